@@ -1,0 +1,54 @@
+"""Command-line interface: ``mjreinforce <command> ...``; each command is a module here with
+``add_parser(subparsers)`` and ``run(args) -> int``. Nothing in the library imports this package."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import warnings
+from types import ModuleType
+
+from mjreinforce.errors import UserError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (``mjreinforce train: error: ...``), exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _commands() -> list[ModuleType]:
+    from mjreinforce.cli import plot, train
+
+    return [train, plot]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="mjreinforce", description="Policy-gradient training for Gymnasium MuJoCo tasks.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
+    for module in _commands():
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``mjreinforce`` console script."""
+    os.environ.setdefault("MUJOCO_GL", "osmesa")
+    os.environ.setdefault("PYOPENGL_PLATFORM", "osmesa")
+    warnings.filterwarnings("ignore", message=".*is out of date.*")
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except UserError as exc:
+        print(f"mjreinforce {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"mjreinforce {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""``mjreinforce train``: train a preset or config over one or more seeds."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from mjreinforce import config as cfgmod
+from mjreinforce.errors import UserError
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a policy", description="Train a policy over one or more seeds.")
+    p.add_argument("--preset", default=None,
+                   help=f"preset name ({', '.join(cfgmod.preset_names())}); default {cfgmod.DEFAULT_PRESET}")
+    p.add_argument("--config", type=Path, help="TOML file of config keys, applied on top of the preset")
+    p.add_argument("--env", dest="env_id", help="Gymnasium env id, e.g. InvertedPendulum-v5, HalfCheetah-v5")
+    p.add_argument("--seeds", help="comma-separated seeds, e.g. 1,2,3,5,8")
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--episodes", type=int, help="episodes per seed")
+    budget.add_argument("--steps", type=int, help="env steps per seed")
+    p.add_argument("--backend", choices=["auto", "gymnasium", "envpool"])
+    p.add_argument("--num-envs", type=int, help="vectorized envs per seed")
+    p.add_argument("--env-workers", type=int, help="0: step envs in-process; k>0: async workers / envpool threads")
+    p.add_argument("--target-return", type=float, help="stop a seed once its evaluation mean reaches this")
+    p.add_argument("--out", type=Path, default=None, help="run directory (default runs/<preset>-<env>)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any config key")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
+    p.add_argument("--quiet", action="store_true", help="plain periodic lines instead of a progress bar")
+    p.add_argument("--no-plot", action="store_true", help="skip the learning-curve plot at the end")
+    p.set_defaults(run=run)
+
+
+def resolve_config(args: argparse.Namespace) -> tuple[cfgmod.Config, str]:
+    """Preset, then --config file, then the dedicated flags, then --set; validated."""
+    preset = args.preset or cfgmod.DEFAULT_PRESET
+    cfg = cfgmod.load_preset(preset)
+    if args.config is not None:
+        cfg = cfgmod.with_overrides(cfg, cfgmod.read_toml(args.config))
+    flags = {
+        "env_id": args.env_id,
+        "seeds": args.seeds,
+        "total_episodes": args.episodes,
+        "total_steps": args.steps,
+        "backend": args.backend,
+        "num_envs": args.num_envs,
+        "env_workers": args.env_workers,
+        "target_return": args.target_return,
+    }
+    cfg = cfgmod.with_overrides(cfg, {k: v for k, v in flags.items() if v is not None})
+    cfg = cfgmod.with_overrides(cfg, cfgmod.parse_set(args.set))
+    if cfg.target_return is not None and cfg.eval_every == 0:
+        cfg = cfgmod.with_overrides(cfg, {"eval_every": 5})
+    return cfgmod.validate(cfg), preset
+
+
+def run(args: argparse.Namespace) -> int:
+    from mjreinforce.trainer import train
+
+    cfg, preset = resolve_config(args)
+    out = args.out or Path("runs") / f"{preset}-{cfg.env_id}"
+    if args.seeds is not None and not cfg.seeds:
+        raise UserError("--seeds needs at least one seed")
+    result = train(cfg, out, overwrite=args.overwrite, quiet=args.quiet, preset=preset, plot=not args.no_plot)
+    print(f"run directory: {result.run_dir}")
+    for seed, r in result.seeds.items():
+        print(f"  seed {seed}: {r.episodes} episodes, {r.env_steps} env steps, {r.wall_seconds:.1f} s, "
+              f"final mean return (last {cfg.stats_window}) {r.final_window_mean_return:.1f}")
+    for path in result.plots:
+        print(f"plot: {path}")
+    return 0

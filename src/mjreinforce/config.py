@@ -1,0 +1,376 @@
+"""Typed, frozen training configuration; TOML load/save; ``key=value`` overrides.
+
+One flat dataclass (CleanRL's ``Args`` style): every field has a comment that
+is its documentation, derived values are properties, and :func:`validate`
+rejects bad values with a one-line :class:`~mjreinforce.errors.UserError`.
+Presets are TOML files in ``mjreinforce/presets/`` holding a subset of fields.
+"""
+
+from __future__ import annotations
+
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, fields, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import tomli_w
+
+from mjreinforce.errors import UserError
+
+Backend = Literal["auto", "gymnasium", "envpool"]
+Advantage = Literal["returns", "gae"]
+ActionBound = Literal["clip", "tanh"]
+Activation = Literal["tanh", "relu", "elu"]
+PolicyKind = Literal["tutorial", "mlp"]
+LrSchedule = Literal["constant", "linear"]
+Optimizer = Literal["adam", "adamw"]
+
+DEFAULT_PRESET = "vpg"
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything that defines a training run. Saved resolved with every run."""
+
+    # --- environment -------------------------------------------------------
+    env_id: str = "InvertedPendulum-v5"
+    """Gymnasium id of a MuJoCo task with a Box action space."""
+    backend: Backend = "auto"
+    """``gymnasium``, ``envpool`` or ``auto`` (envpool when it can run the env, else gymnasium)."""
+    num_envs: int = 1
+    """Environments stepped in lockstep; a rollout is ``(rollout_steps, num_envs)``."""
+    env_workers: int = 0
+    """0 steps the envs in the training process; k > 0: gymnasium uses AsyncVectorEnv
+    (one process per env), envpool uses k C++ threads."""
+    physics: tuple[str, ...] = ()
+    """Fixed MuJoCo model overrides such as ``gravity=-4.9`` or ``body_mass.pole=2.0``."""
+    randomize: tuple[str, ...] = ()
+    """Per-episode uniform randomization such as ``gravity=-12:-7`` (gymnasium backend)."""
+
+    # --- budget and seeds --------------------------------------------------
+    seeds: tuple[int, ...] = (1, 2, 3, 5, 8)
+    """One independent run per seed, each in its own ``seed_<s>/`` directory."""
+    total_episodes: int | None = None
+    """Stop a seed after this many finished episodes (exclusive with ``total_steps``)."""
+    total_steps: int | None = 200_000
+    """Stop a seed after this many env steps (exclusive with ``total_episodes``)."""
+    target_return: float | None = None
+    """Stop a seed once its deterministic evaluation mean reaches this return."""
+
+    # --- policy ------------------------------------------------------------
+    policy: PolicyKind = "mlp"
+    """``tutorial``: the tutorial's network (shared trunk, softplus std head, +1e-6);
+    ``mlp``: configurable Gaussian MLP below."""
+    hidden_sizes: tuple[int, ...] = (64, 64)
+    """Hidden layer widths of the ``mlp`` policy and of the value network."""
+    activation: Activation = "tanh"
+    """Non-linearity between hidden layers."""
+    state_dependent_std: bool = False
+    """``mlp`` policy: log-std from a head on the trunk (True) or a free parameter (False)."""
+    init_log_std: float = 0.0
+    """Initial log standard deviation of the ``mlp`` policy."""
+    action_bound: ActionBound = "clip"
+    """``clip``: sample unbounded, clip what is sent to the env; ``tanh``: squash (with
+    the log-det-Jacobian correction) and rescale to the action bounds."""
+
+    # --- algorithm ---------------------------------------------------------
+    rollout_steps: int = 0
+    """Steps per env between updates; 0: one whole episode from each env per update."""
+    gamma: float = 0.99
+    """Discount factor, in (0, 1]."""
+    advantage: Advantage = "returns"
+    """``returns``: Monte-Carlo reward-to-go (minus V if ``use_critic``); ``gae``: GAE(lambda)."""
+    gae_lambda: float = 0.95
+    """lambda of GAE, in [0, 1]."""
+    use_critic: bool = False
+    """Learn a value baseline V(s), used for advantages and to bootstrap truncations."""
+    bootstrap_truncated: bool = True
+    """At a time-limit truncation bootstrap from V(final obs); False treats it as a
+    termination (the tutorial's behaviour)."""
+    normalize_obs: bool = False
+    """Running mean/std observation normalization (frozen at evaluation, checkpointed)."""
+    normalize_advantages: bool = False
+    """Standardize advantages over each batch."""
+    learning_rate: float = 1e-4
+    """Policy learning rate (> 0)."""
+    lr_schedule: LrSchedule = "constant"
+    """``linear`` anneals the learning rate to 0 over the step or episode budget."""
+    optimizer: Optimizer = "adamw"
+    """Policy optimizer (the tutorial uses AdamW)."""
+    value_learning_rate: float = 1e-3
+    """Learning rate of the separate value optimizer (Adam)."""
+    value_iterations: int = 1
+    """Value-function gradient steps per update."""
+    entropy_coef: float = 0.0
+    """Weight of the entropy bonus in the policy loss."""
+    max_grad_norm: float | None = None
+    """Clip the global gradient norm of each network to this value; None: no clipping."""
+    loss_reduction: Literal["sum", "mean"] = "mean"
+    """Policy loss over the batch: ``sum`` (the tutorial) or ``mean``."""
+
+    # --- evaluation, logging, checkpoints ----------------------------------
+    eval_every: int = 0
+    """Deterministic evaluation every this many updates; 0 disables it."""
+    eval_episodes: int = 10
+    """Episodes per evaluation (separate envs, fixed seeds, mean action)."""
+    stats_window: int = 50
+    """Episodes in the moving window of the progress display and summary."""
+    log_every_episodes: int = 1000
+    """Print a plain progress line every this many episodes (non-terminal or --quiet)."""
+    checkpoint_every: int = 0
+    """Write a checkpoint every this many updates; 0: only at the end and on Ctrl-C."""
+    tensorboard: bool = True
+    """Write TensorBoard event files per seed."""
+    torch_threads: int = 1
+    """torch intra-op threads per process; parallelism comes from processes."""
+
+    # --- derived ------------------------------------------------------------
+    @property
+    def episode_mode(self) -> bool:
+        """True when each update uses exactly one whole episode (the tutorial's loop)."""
+        return self.rollout_steps == 0
+
+    @property
+    def budget(self) -> tuple[str, int]:
+        """``("steps", n)`` or ``("episodes", n)``."""
+        if self.total_episodes is not None:
+            return ("episodes", self.total_episodes)
+        assert self.total_steps is not None
+        return ("steps", self.total_steps)
+
+    @property
+    def algorithm_name(self) -> str:
+        """Short human name used in plot titles."""
+        if self.use_critic and self.advantage == "gae":
+            return "VPG (GAE)"
+        if self.use_critic:
+            return "REINFORCE + baseline"
+        return "REINFORCE"
+
+
+FIELD_NAMES = tuple(f.name for f in fields(Config))
+
+
+def validate(cfg: Config) -> Config:
+    """Return ``cfg`` unchanged or raise :class:`UserError` naming the first bad field."""
+    if (cfg.total_episodes is None) == (cfg.total_steps is None):
+        raise UserError("set exactly one of total_episodes (--episodes) and total_steps (--steps)")
+    for name in ("total_episodes", "total_steps"):
+        value = getattr(cfg, name)
+        if value is not None and value <= 0:
+            raise UserError(f"{name} must be a positive integer, got {value}")
+    if not 0.0 < cfg.gamma <= 1.0:
+        raise UserError(f"gamma must be in (0, 1], got {cfg.gamma}")
+    if not 0.0 <= cfg.gae_lambda <= 1.0:
+        raise UserError(f"gae_lambda must be in [0, 1], got {cfg.gae_lambda}")
+    for name in ("learning_rate", "value_learning_rate"):
+        if getattr(cfg, name) <= 0:
+            raise UserError(f"{name} must be > 0, got {getattr(cfg, name)}")
+    if cfg.num_envs < 1:
+        raise UserError(f"num_envs must be >= 1, got {cfg.num_envs}")
+    if cfg.rollout_steps < 0:
+        raise UserError(f"rollout_steps must be >= 1 (or 0 for one episode per update), got {cfg.rollout_steps}")
+    if cfg.env_workers < 0:
+        raise UserError(f"env_workers must be >= 0, got {cfg.env_workers}")
+    if not cfg.seeds:
+        raise UserError("seeds must list at least one seed")
+    if len(set(cfg.seeds)) != len(cfg.seeds):
+        raise UserError(f"seeds must be distinct, got {list(cfg.seeds)}")
+    if cfg.advantage == "gae" and not cfg.use_critic:
+        raise UserError("advantage = 'gae' needs use_critic = true")
+    if cfg.policy == "tutorial" and cfg.action_bound != "clip":
+        raise UserError("the tutorial policy supports only action_bound = 'clip'")
+    for name in ("value_iterations", "eval_episodes", "stats_window", "log_every_episodes", "torch_threads"):
+        if getattr(cfg, name) < 1:
+            raise UserError(f"{name} must be >= 1, got {getattr(cfg, name)}")
+    for name in ("eval_every", "checkpoint_every"):
+        if getattr(cfg, name) < 0:
+            raise UserError(f"{name} must be >= 0, got {getattr(cfg, name)}")
+    if cfg.max_grad_norm is not None and cfg.max_grad_norm <= 0:
+        raise UserError(f"max_grad_norm must be > 0, got {cfg.max_grad_norm}")
+    if cfg.entropy_coef < 0:
+        raise UserError(f"entropy_coef must be >= 0, got {cfg.entropy_coef}")
+    if any(h < 1 for h in cfg.hidden_sizes) or not cfg.hidden_sizes:
+        raise UserError(f"hidden_sizes must be positive widths, got {list(cfg.hidden_sizes)}")
+    if cfg.target_return is not None and cfg.eval_every == 0:
+        raise UserError("target_return needs eval_every > 0 (evaluation decides when the target is reached)")
+    return cfg
+
+
+# --------------------------------------------------------------------------
+# Coercion of raw values (TOML or --set strings) to the field types
+# --------------------------------------------------------------------------
+_HINTS = typing.get_type_hints(Config)
+
+
+def _coerce(name: str, value: Any) -> Any:
+    """Convert a TOML value or a ``--set`` string to the declared type of ``name``."""
+    return _coerce_to(name, _HINTS[name], value)
+
+
+def _coerce_to(name: str, hint: Any, value: Any) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null", "")):
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _coerce_to(name, inner, value)
+    if origin is Literal:
+        if value not in args:
+            raise UserError(f"{name} must be one of {', '.join(map(str, args))}; got {value!r}")
+        return value
+    if origin is tuple:
+        if isinstance(value, str):
+            value = [v for v in value.replace(" ", "").split(",") if v] if value.strip() else []
+        if not isinstance(value, (list, tuple)):
+            raise UserError(f"{name} must be a list, got {value!r}")
+        return tuple(_coerce_to(name, args[0], v) for v in value)
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "1", "yes", "on"):
+            return True
+        if isinstance(value, str) and value.lower() in ("false", "0", "no", "off"):
+            return False
+        raise UserError(f"{name} must be true or false, got {value!r}")
+    if hint is int:
+        if isinstance(value, bool):
+            raise UserError(f"{name} must be an integer, got {value!r}")
+        try:
+            as_float = float(value)
+        except (TypeError, ValueError):
+            raise UserError(f"{name} must be an integer, got {value!r}") from None
+        if not as_float.is_integer():
+            raise UserError(f"{name} must be an integer, got {value!r}")
+        return int(as_float)
+    if hint is float:
+        if isinstance(value, bool):
+            raise UserError(f"{name} must be a number, got {value!r}")
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise UserError(f"{name} must be a number, got {value!r}") from None
+    if hint is str:
+        if not isinstance(value, str):
+            raise UserError(f"{name} must be a string, got {value!r}")
+        return value
+    raise TypeError(f"unsupported config type {hint} for {name}")  # a bug, not user input
+
+
+def with_overrides(cfg: Config, values: dict[str, Any]) -> Config:
+    """Return ``cfg`` with ``values`` (raw TOML or string values) applied; unknown keys are errors."""
+    unknown = sorted(set(values) - set(FIELD_NAMES))
+    if unknown:
+        raise UserError(f"unknown config key {unknown[0]!r}{_suggest(unknown[0])}")
+    coerced = {k: _coerce(k, v) for k, v in values.items()}
+    # Setting one budget clears the other, so `--episodes` overrides a preset's steps.
+    if coerced.get("total_episodes") is not None and "total_steps" not in coerced:
+        coerced["total_steps"] = None
+    if coerced.get("total_steps") is not None and "total_episodes" not in coerced:
+        coerced["total_episodes"] = None
+    return replace(cfg, **coerced)
+
+
+def parse_set(items: list[str]) -> dict[str, str]:
+    """Parse ``["key=value", ...]`` from ``--set``; a malformed item is a :class:`UserError`."""
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--set expects key=value, got {item!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _suggest(name: str) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, FIELD_NAMES, n=3)
+    return f" (did you mean {', '.join(close)}?)" if close else ""
+
+
+# --------------------------------------------------------------------------
+# TOML
+# --------------------------------------------------------------------------
+def read_toml(path: Path) -> dict[str, Any]:
+    """Read a TOML file into a dict; a missing or malformed file is a :class:`UserError`."""
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise UserError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def load_toml(path: Path, base: Config | None = None) -> Config:
+    """Load a config file (a subset of fields) on top of ``base`` (default: defaults)."""
+    return with_overrides(base or Config(), read_toml(path))
+
+
+def to_dict(cfg: Config) -> dict[str, Any]:
+    """Config as plain TOML-able values; ``None`` fields are omitted (TOML has no null)."""
+    out: dict[str, Any] = {}
+    for f in fields(cfg):
+        value = getattr(cfg, f.name)
+        if value is None:
+            continue
+        out[f.name] = list(value) if isinstance(value, tuple) else value
+    return out
+
+
+def from_dict(values: dict[str, Any]) -> Config:
+    """Inverse of :func:`to_dict`: fields absent from ``values`` are None when nullable."""
+    nullable = {f.name for f in fields(Config) if type(None) in typing.get_args(_HINTS[f.name])}
+    full = {name: None for name in nullable if name not in values}
+    full.update(values)
+    return with_overrides(Config(), full)
+
+
+def save_toml(cfg: Config, path: Path) -> None:
+    """Write the resolved config; ``load_toml`` of the file gives ``cfg`` back."""
+    path.write_text(tomli_w.dumps(to_dict(cfg)))
+
+
+def dumps(cfg: Config) -> str:
+    """Resolved config as TOML text."""
+    return tomli_w.dumps(to_dict(cfg))
+
+
+# --------------------------------------------------------------------------
+# Presets
+# --------------------------------------------------------------------------
+def preset_names() -> list[str]:
+    """Names of the TOML presets shipped in ``mjreinforce/presets``."""
+    files = resources.files("mjreinforce.presets").iterdir()
+    return sorted(p.name.removesuffix(".toml") for p in files if p.name.endswith(".toml"))
+
+
+def load_preset(name: str) -> Config:
+    """The named preset on top of the defaults."""
+    if name not in preset_names():
+        raise UserError(f"unknown preset {name!r}; available: {', '.join(preset_names())}")
+    text = resources.files("mjreinforce.presets").joinpath(f"{name}.toml").read_text()
+    return with_overrides(Config(), tomllib.loads(text))
+
+
+__all__ = [
+    "Config",
+    "DEFAULT_PRESET",
+    "FIELD_NAMES",
+    "dumps",
+    "from_dict",
+    "load_preset",
+    "load_toml",
+    "parse_set",
+    "preset_names",
+    "read_toml",
+    "save_toml",
+    "to_dict",
+    "validate",
+    "with_overrides",
+]

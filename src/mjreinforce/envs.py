@@ -1,0 +1,182 @@
+"""Vectorized MuJoCo envs behind one small interface, for the gymnasium and envpool backends.
+
+Both backends are normalized to *same-step* autoreset: when env ``i`` ends an episode at a step,
+that step returns the *reset* observation for ``i`` in ``obs`` and the episode's true last
+observation in ``final_obs``. Terminated and truncated stay separate flags.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.util
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, NamedTuple
+
+import gymnasium as gym
+import numpy as np
+
+from mjreinforce.config import Config
+from mjreinforce.errors import UserError
+
+
+class StepResult(NamedTuple):
+    """One vector step. Shapes: ``obs``/``final_obs`` ``(N, obs_dim)``, flags and rewards ``(N,)``.
+
+    ``final_obs[i]`` is the last observation of the episode that ended at this step when
+    ``terminated[i] or truncated[i]``; otherwise it equals ``obs[i]``.
+    """
+
+    obs: np.ndarray
+    rewards: np.ndarray
+    terminated: np.ndarray
+    truncated: np.ndarray
+    final_obs: np.ndarray
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    """What the trainer needs to know about a task."""
+
+    env_id: str
+    obs_dim: int
+    act_dim: int
+    act_low: np.ndarray
+    act_high: np.ndarray
+
+
+def inspect_env(env_id: str) -> EnvSpec:
+    """Check that ``env_id`` exists, MuJoCo runs, and the action space is a Box; return its dims."""
+    if env_id not in gym.registry:
+        close = difflib.get_close_matches(env_id, list(gym.registry), n=3, cutoff=0.6)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise UserError(f"unknown env id {env_id!r}{hint}")
+    try:
+        env = gym.make(env_id)
+    except gym.error.DependencyNotInstalled as exc:
+        raise UserError(f"cannot create {env_id}: {str(exc).splitlines()[0]}") from None
+    except gym.error.Error as exc:
+        raise UserError(f"cannot create {env_id}: {str(exc).splitlines()[0]}") from None
+    try:
+        act, obs = env.action_space, env.observation_space
+        if not isinstance(act, gym.spaces.Box):
+            raise UserError(
+                f"{env_id} has a {type(act).__name__} action space; mjreinforce needs a continuous Box action space"
+            )
+        if not isinstance(obs, gym.spaces.Box) or len(obs.shape) != 1:
+            raise UserError(f"{env_id} needs a flat Box observation space, got {obs}")
+        return EnvSpec(env_id, int(obs.shape[0]), int(act.shape[0]), act.low.copy(), act.high.copy())
+    finally:
+        env.close()
+
+
+def envpool_available() -> bool:
+    return importlib.util.find_spec("envpool") is not None
+
+
+def envpool_supports(env_id: str) -> bool:
+    import envpool
+
+    return env_id in envpool.list_all_envs()
+
+
+def resolve_backend(cfg: Config) -> str:
+    """The backend to use: ``auto`` picks envpool when installed, it knows the env id, and no
+    physics override or randomization (gymnasium-only features) is asked for."""
+    needs_gymnasium = bool(cfg.physics or cfg.randomize)
+    if cfg.backend == "gymnasium":
+        return "gymnasium"
+    if cfg.backend == "envpool":
+        if not envpool_available():
+            raise UserError("backend 'envpool' asked for but envpool is not installed (pip install envpool)")
+        if not envpool_supports(cfg.env_id):
+            raise UserError(f"envpool cannot run {cfg.env_id}; use --backend gymnasium")
+        if needs_gymnasium:
+            raise UserError("physics overrides and randomization need the gymnasium backend")
+        return "envpool"
+    if not needs_gymnasium and envpool_available() and envpool_supports(cfg.env_id):
+        return "envpool"
+    return "gymnasium"
+
+
+class GymnasiumVecEnv:
+    """gymnasium.vector Sync/Async env with explicit same-step autoreset."""
+
+    def __init__(self, cfg: Config, num_envs: int, seed: int, **make_kwargs: Any) -> None:
+        if cfg.physics or cfg.randomize:
+            from mjreinforce.physics import make_physics_env
+
+            fns = [
+                partial(make_physics_env, cfg.env_id, cfg.physics, cfg.randomize, seed + i, **make_kwargs)
+                for i in range(num_envs)
+            ]
+        else:
+            fns = [partial(gym.make, cfg.env_id, **make_kwargs) for _ in range(num_envs)]
+        mode = gym.vector.AutoresetMode.SAME_STEP
+        if cfg.env_workers > 0:
+            self.env: gym.vector.VectorEnv = gym.vector.AsyncVectorEnv(fns, autoreset_mode=mode)
+        else:
+            self.env = gym.vector.SyncVectorEnv(fns, autoreset_mode=mode)
+        self.num_envs = num_envs
+        self._seed: int | None = seed
+
+    def reset(self) -> np.ndarray:
+        """Reset every env. Only the first reset is seeded (env ``i`` gets ``seed + i``); later
+        resets continue each env's RNG, so episodes do not all start from the same state."""
+        obs, _ = self.env.reset(seed=self._seed)
+        self._seed = None
+        return obs
+
+    def step(self, actions: np.ndarray) -> StepResult:
+        obs, rewards, terminated, truncated, info = self.env.step(actions)
+        final_obs = obs
+        if "_final_obs" in info:
+            final_obs = obs.copy()
+            ended = info["_final_obs"]
+            final_obs[ended] = np.stack(info["final_obs"][ended])
+        return StepResult(obs, rewards, terminated, truncated, final_obs)
+
+    def close(self) -> None:
+        self.env.close()
+
+
+class EnvpoolVecEnv:
+    """envpool's C++ vectorized env. envpool resets an ended env on the *next* step; resetting
+    the ended envs at once (``reset(env_ids)``) gives same-step semantics and the same states."""
+
+    def __init__(self, cfg: Config, num_envs: int, seed: int, **make_kwargs: Any) -> None:
+        import envpool
+
+        self.env = envpool.make_gymnasium(
+            cfg.env_id, num_envs=num_envs, seed=seed, num_threads=cfg.env_workers, **make_kwargs
+        )
+        self.num_envs = num_envs
+
+    def reset(self) -> np.ndarray:
+        obs, _ = self.env.reset()
+        return obs
+
+    def step(self, actions: np.ndarray) -> StepResult:
+        obs, rewards, terminated, truncated, _ = self.env.step(actions)
+        ended = np.flatnonzero(terminated | truncated)
+        final_obs = obs
+        if ended.size:
+            final_obs = obs.copy()
+            obs = obs.copy()
+            reset_obs, info = self.env.reset(ended.astype(np.int32))
+            obs[info["env_id"]] = reset_obs
+        return StepResult(obs, rewards, terminated, truncated, final_obs)
+
+    def close(self) -> None:
+        self.env.close()
+
+
+VecEnv = GymnasiumVecEnv | EnvpoolVecEnv
+
+
+def make_vec_env(cfg: Config, num_envs: int, seed: int, backend: str | None = None, **make_kwargs: Any) -> VecEnv:
+    """Build ``num_envs`` copies of ``cfg.env_id`` on ``backend`` (default: :func:`resolve_backend`)."""
+    backend = backend or resolve_backend(cfg)
+    if backend == "envpool":
+        return EnvpoolVecEnv(cfg, num_envs, seed, **make_kwargs)
+    return GymnasiumVecEnv(cfg, num_envs, seed, **make_kwargs)

@@ -1,0 +1,10 @@
+"""The one exception type for bad user input.
+
+Anything the user can get wrong (a config value, an env id, a path) raises
+:class:`UserError` with a single-line message. The CLI prints that line to
+stderr and exits with code 2; library callers can catch it.
+"""
+
+
+class UserError(Exception):
+    """Bad input from the user: the message is one line meant for a human."""
