@@ -17,6 +17,7 @@ import torch
 
 from mjreinforce import config as config_mod
 from mjreinforce.config import Config, validate
+from mjreinforce.errors import UserError
 from mjreinforce.envs import inspect_env, make_vec_env, resolve_backend
 from mjreinforce.evaluation import EVAL_SEED_OFFSET, run_episodes
 from mjreinforce.normalization import RunningNormalizer
@@ -166,14 +167,18 @@ def train(
     quiet: bool = False,
     preset: str | None = None,
     plot: bool = True,
+    workers: int = 1,
 ) -> RunResult:
     """Train every seed of ``cfg`` into ``run_dir`` and return a :class:`RunResult`.
 
     Everything is checked before the directory is created, so bad input leaves nothing behind.
     ``summary.json`` at the top is written last; a run directory without it is unfinished.
+    With ``workers > 1`` the seeds run in that many worker processes.
     """
     run_dir = Path(run_dir)
     validate(cfg)
+    if workers < 1:
+        raise UserError(f"workers must be >= 1, got {workers}")
     inspect_env(cfg.env_id)
     backend = resolve_backend(cfg)
     prepare_run_dir(run_dir, overwrite)
@@ -181,8 +186,13 @@ def train(
     progress = make_progress(quiet, cfg.budget[0], cfg.log_every_episodes)
     results: dict[int, SeedResult] = {}
     try:
-        for seed in cfg.seeds:
-            results[seed] = train_seed(cfg, seed, seed_dir(run_dir, seed), progress)
+        if workers > 1 and len(cfg.seeds) > 1:
+            from mjreinforce.experiments import run_seeds_parallel
+
+            results = run_seeds_parallel(cfg, run_dir, workers, progress)
+        else:
+            for seed in cfg.seeds:
+                results[seed] = train_seed(cfg, seed, seed_dir(run_dir, seed), progress)
     finally:
         progress.close()
     summary = {

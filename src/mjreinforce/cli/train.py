@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from mjreinforce import config as cfgmod
@@ -23,6 +24,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--num-envs", type=int, help="vectorized envs per seed")
     p.add_argument("--env-workers", type=int, help="0: step envs in-process; k>0: async workers / envpool threads")
     p.add_argument("--target-return", type=float, help="stop a seed once its evaluation mean reaches this")
+    p.add_argument("--workers", type=int, default=None,
+                   help="seeds trained in parallel worker processes (default: number of cores)")
     p.add_argument("--out", type=Path, default=None, help="run directory (default runs/<preset>-<env>)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any config key")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
@@ -61,7 +64,9 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or Path("runs") / f"{preset}-{cfg.env_id}"
     if args.seeds is not None and not cfg.seeds:
         raise UserError("--seeds needs at least one seed")
-    result = train(cfg, out, overwrite=args.overwrite, quiet=args.quiet, preset=preset, plot=not args.no_plot)
+    workers = args.workers if args.workers is not None else min(os.cpu_count() or 1, len(cfg.seeds))
+    result = train(cfg, out, overwrite=args.overwrite, quiet=args.quiet, preset=preset, plot=not args.no_plot,
+                   workers=workers)
     print(f"run directory: {result.run_dir}")
     for seed, r in result.seeds.items():
         print(f"  seed {seed}: {r.episodes} episodes, {r.env_steps} env steps, {r.wall_seconds:.1f} s, "

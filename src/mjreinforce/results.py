@@ -1,0 +1,207 @@
+"""Read run directories written by the trainer into typed tables.
+
+A run directory holds ``config.toml``, ``summary.json`` and one ``seed_<s>/``
+directory per seed with ``episodes.csv`` (one row per finished episode) and
+``evals.csv``. This module only *reads*; the trainer writes. Partial runs are
+normal: a seed interrupted by Ctrl-C or a crash has no (or a "failed")
+``summary.json`` and an ``episodes.csv`` whose last line may be cut short.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from mjreinforce.errors import UserError
+
+EPISODE_COLUMNS = (
+    "seed",
+    "episode",
+    "env_steps",
+    "return",
+    "length",
+    "terminated",
+    "truncated",
+    "wall_seconds",
+)
+EVAL_COLUMNS = (
+    "seed",
+    "update",
+    "env_steps",
+    "wall_seconds",
+    "eval_mean_return",
+    "eval_std_return",
+    "eval_mean_length",
+)
+_INT_COLUMNS = frozenset({"seed", "episode", "env_steps", "length", "terminated", "truncated", "update"})
+NO_SUMMARY = "incomplete"
+"""``seed_status`` value of a seed directory without a readable ``summary.json``."""
+
+
+@dataclass(frozen=True)
+class RunData:
+    """Everything read from one run directory.
+
+    ``episodes`` has the ``episodes.csv`` columns of all seeds with at least one
+    episode, sorted by (seed, episode); ``evals`` the ``evals.csv`` columns (may
+    be empty). ``seed_status`` maps every ``seed_<s>`` directory to the status in
+    its ``summary.json`` ("finished", "interrupted", "failed") or ``"incomplete"``
+    when that file is missing; it can list seeds absent from ``episodes``.
+    """
+
+    run_dir: Path
+    label: str
+    env_id: str
+    algorithm: str
+    episodes: pd.DataFrame
+    evals: pd.DataFrame
+    seed_status: dict[int, str]
+    config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def seeds(self) -> list[int]:
+        """Seeds with at least one finished episode, ascending."""
+        return sorted(int(s) for s in self.episodes["seed"].unique())
+
+    def by_seed(self) -> Iterator[tuple[int, pd.DataFrame]]:
+        """``(seed, episodes of that seed in episode order)`` for every seed with episodes."""
+        for seed, frame in self.episodes.groupby("seed", sort=True):
+            yield int(seed), frame
+
+
+def read_csv_tolerant(path: Path, columns: Sequence[str]) -> pd.DataFrame:
+    """Read a trainer CSV, tolerating a crash mid-write; empty frame with ``columns`` if no rows.
+
+    The trainer writes whole lines, so a file that does not end in a newline
+    was cut off while writing its last line: that line is dropped (its numbers
+    may be truncated, so parsing it would give wrong values). Rows with
+    unparsable or missing values are dropped too. Integer columns get int64,
+    the others float64.
+    """
+    data = path.read_bytes() if path.is_file() else b""
+    if data and not data.endswith(b"\n"):
+        data = data[: data.rfind(b"\n") + 1]
+    header = data.split(b"\n", 1)[0].decode(errors="replace").strip().split(",")
+    if not data or not set(columns) <= set(header):
+        return _empty_frame(columns)
+    frame = pd.read_csv(io.BytesIO(data), usecols=list(columns), dtype=str)
+    frame = frame.apply(pd.to_numeric, errors="coerce").dropna()
+    return frame.astype({c: "int64" if c in _INT_COLUMNS else "float64" for c in columns})[list(columns)]
+
+
+def _empty_frame(columns: Sequence[str]) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="int64" if c in _INT_COLUMNS else "float64") for c in columns})
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    """A JSON object from ``path``; {} if missing or unreadable (a half-written file)."""
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _read_config(run_dir: Path) -> dict[str, Any]:
+    import tomllib
+
+    try:
+        with open(run_dir / "config.toml", "rb") as f:
+            return tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError):
+        return {}
+
+
+def _algorithm_from_config(values: dict[str, Any]) -> str:
+    """The config's ``algorithm_name`` (e.g. "VPG (GAE)"), or "unknown" if the config is unusable."""
+    from mjreinforce.config import from_dict
+
+    try:
+        return from_dict(values).algorithm_name if values else "unknown"
+    except (UserError, TypeError, ValueError):
+        return "unknown"
+
+
+def _seed_dirs(run_dir: Path) -> list[tuple[int, Path]]:
+    """``(seed, path)`` of every ``seed_<int>`` directory, by ascending seed."""
+    found = []
+    for path in run_dir.glob("seed_*"):
+        suffix = path.name.removeprefix("seed_")
+        if path.is_dir() and suffix.lstrip("-").isdigit():
+            found.append((int(suffix), path))
+    return sorted(found)
+
+
+def load_run(run_dir: Path, label: str | None = None) -> RunData:
+    """Read a (possibly partial) run directory.
+
+    ``label`` defaults to the directory name. ``env_id`` and ``algorithm`` come
+    from the run's ``summary.json``, else from ``config.toml``. Seeds without
+    episodes are left out of ``episodes`` but kept in ``seed_status``. Raises
+    :class:`UserError` when ``run_dir`` has no ``seed_*/episodes.csv``.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.exists():
+        raise UserError(f"run directory not found: {run_dir}")
+    seed_dirs = [(s, p) for s, p in _seed_dirs(run_dir) if (p / "episodes.csv").is_file()]
+    if not seed_dirs:
+        raise UserError(f"{run_dir} is not a mjreinforce run directory (no seed_*/episodes.csv)")
+    summary = _read_json(run_dir / "summary.json")
+    config = _read_config(run_dir)
+    episode_frames, eval_frames, status = [], [], {}
+    for seed, path in seed_dirs:
+        status[seed] = str(_read_json(path / "summary.json").get("status", NO_SUMMARY))
+        episodes = read_csv_tolerant(path / "episodes.csv", EPISODE_COLUMNS)
+        if len(episodes):
+            episode_frames.append(episodes.sort_values("episode", kind="stable"))
+        evals = read_csv_tolerant(path / "evals.csv", EVAL_COLUMNS)
+        if len(evals):
+            eval_frames.append(evals)
+    return RunData(
+        run_dir=run_dir,
+        label=label or run_dir.resolve().name,
+        env_id=str(summary.get("env_id") or config.get("env_id") or "unknown env"),
+        algorithm=str(summary.get("algorithm") or _algorithm_from_config(config)),
+        episodes=_concat(episode_frames, EPISODE_COLUMNS),
+        evals=_concat(eval_frames, EVAL_COLUMNS),
+        seed_status=status,
+        config=config,
+    )
+
+
+def _concat(frames: list[pd.DataFrame], columns: Sequence[str]) -> pd.DataFrame:
+    if not frames:
+        return _empty_frame(columns)
+    return pd.concat(frames, ignore_index=True)
+
+
+def load_runs(run_dirs: Sequence[Path]) -> list[RunData]:
+    """:func:`load_run` for each directory, with labels made unique.
+
+    Labels default to directory names; when two runs share a name, each of
+    those is labelled ``parent/name`` instead.
+    """
+    paths = [Path(p) for p in run_dirs]
+    names = [p.resolve().name for p in paths]
+    labels = [
+        f"{p.resolve().parent.name}/{name}" if names.count(name) > 1 else name
+        for p, name in zip(paths, names, strict=True)
+    ]
+    return [load_run(p, label) for p, label in zip(paths, labels, strict=True)]
+
+
+__all__ = [
+    "EPISODE_COLUMNS",
+    "EVAL_COLUMNS",
+    "NO_SUMMARY",
+    "RunData",
+    "load_run",
+    "load_runs",
+    "read_csv_tolerant",
+]
