@@ -19,7 +19,9 @@ from typing import Any
 from mjreinforce.errors import UserError
 
 EPISODE_COLUMNS = ("seed", "episode", "env_steps", "return", "length", "terminated", "truncated", "wall_seconds")
-EVAL_COLUMNS = ("seed", "update", "env_steps", "wall_seconds", "eval_mean_return", "eval_std_return", "eval_mean_length")
+EVAL_COLUMNS = (
+    "seed", "update", "env_steps", "wall_seconds", "eval_mean_return", "eval_std_return", "eval_mean_length",
+)
 
 
 def seed_dir(run_dir: Path, seed: int) -> Path:
@@ -68,7 +70,7 @@ class CsvLog:
     def __init__(self, path: Path, columns: tuple[str, ...]) -> None:
         self.path = path
         new = not path.exists() or path.stat().st_size == 0
-        self._file = open(path, "a", newline="")
+        self._file = open(path, "a", newline="")  # noqa: SIM115 -- held open for the whole run
         self._writer = csv.writer(self._file)
         if new:
             self._writer.writerow(columns)

@@ -17,8 +17,8 @@ import torch
 
 from mjreinforce import config as config_mod
 from mjreinforce.config import Config, validate
-from mjreinforce.errors import UserError
 from mjreinforce.envs import inspect_env, make_vec_env, resolve_backend
+from mjreinforce.errors import UserError
 from mjreinforce.evaluation import EVAL_SEED_OFFSET, run_episodes
 from mjreinforce.normalization import RunningNormalizer
 from mjreinforce.policy import ValueNetwork, make_policy
