@@ -1,0 +1,444 @@
+"""MuJoCo physics variation: fixed overrides, per-episode randomization and robustness grids.
+
+A spec is ``KEY=VALUES`` (set) or ``KEY*=VALUES`` (scale: multiply the model's own value)::
+
+    KEY     gravity                      the z component of model.opt.gravity
+            opt.FIELD                    a float field of model.opt: timestep, gravity, wind, density, ...
+            KIND_FIELD.ENTITY            a row of a model array, e.g. body_mass.pole, geom_friction.cart
+    KIND    body | geom | jnt | actuator | site | tendon, looked up by that entity's name, or "#3" by index
+            dof_* fields take a *joint* name and select its dofs (1 for hinge/slide, 3 ball, 6 free)
+    VALUES  a,b,c            fixed override           gravity=-4.9   opt.gravity=0,0,-4.9
+            LOW:HIGH         uniform per episode      gravity=-12:-7   body_mass.pole*=0.5:2
+            LOW:HIGH:COUNT   robustness grid          gravity=-15:-5:11  (np.linspace)
+
+Shapes: a set value must have exactly as many numbers as the selection (1 for body_mass, 3 for
+geom_friction, 6 for actuator_gear), so nothing is filled in silently; a scale is one factor for every
+number or one factor per number. Ranges sample each number independently. After writing, MuJoCo's
+``mj_setConst`` recomputes the constants it derives at compile time (body_subtreemass, invweight0,
+actuator_acc0, ...), so the model behaves as if it had been compiled with the new values; those derived
+fields, and geom_size (whose collision bounds would go stale), cannot be set.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, SupportsFloat
+
+import gymnasium
+import mujoco
+import numpy as np
+
+from mjreinforce.errors import UserError
+
+# field prefix -> (object type, model attribute counting its array's rows, the entity's noun and plural)
+ENTITY_KINDS: dict[str, tuple[mujoco.mjtObj, str, str, str]] = {
+    "body": (mujoco.mjtObj.mjOBJ_BODY, "nbody", "body", "bodies"),
+    "geom": (mujoco.mjtObj.mjOBJ_GEOM, "ngeom", "geom", "geoms"),
+    "jnt": (mujoco.mjtObj.mjOBJ_JOINT, "njnt", "joint", "joints"),
+    "dof": (mujoco.mjtObj.mjOBJ_JOINT, "nv", "joint", "joints"),  # rows are dofs, names are joints'
+    "actuator": (mujoco.mjtObj.mjOBJ_ACTUATOR, "nu", "actuator", "actuators"),
+    "site": (mujoco.mjtObj.mjOBJ_SITE, "nsite", "site", "sites"),
+    "tendon": (mujoco.mjtObj.mjOBJ_TENDON, "ntendon", "tendon", "tendons"),
+}
+_DERIVED = frozenset(  # overwritten by mj_setConst, or (geom_size) would leave collision bounds stale
+    ("actuator_acc0", "actuator_length0", "body_invweight0", "body_margin", "body_subtreemass", "dof_M0")
+    + ("dof_invweight0", "dof_length", "geom_aabb", "geom_fluid", "geom_rbound", "geom_size")
+    + ("tendon_invweight0", "tendon_length0")
+)
+_DEFAULT_OPTION = mujoco.MjOption()
+_OPT_FIELDS = tuple(n for n in dir(_DEFAULT_OPTION) if isinstance(getattr(_DEFAULT_OPTION, n), float | np.ndarray))
+_NON_NEGATIVE = frozenset(
+    ("body_mass", "body_inertia", "geom_friction", "dof_damping", "dof_armature", "dof_frictionloss")
+    + ("jnt_stiffness", "opt.density", "opt.viscosity")
+)
+_BADQPOS, _BADQVEL, _BADQACC = (
+    int(mujoco.mjtWarning.mjWARN_BADQPOS),
+    int(mujoco.mjtWarning.mjWARN_BADQVEL),
+    int(mujoco.mjtWarning.mjWARN_BADQACC),
+)
+_SYNTAX = "use gravity, opt.<field> or <kind>_<field>.<name> with kind in " + ", ".join(ENTITY_KINDS)
+
+
+class PhysicsUnstableError(UserError):
+    """The simulation produced non-finite values or MuJoCo flagged bad qpos/qvel/qacc."""
+
+
+@dataclass(frozen=True)
+class PhysicsTarget:
+    """What a key names, before it is looked up in a model."""
+
+    key: str  # as typed: "gravity", "opt.timestep", "body_mass.pole"
+    field: str  # "opt.gravity", "opt.timestep", "body_mass"
+    entity: str | None = None  # entity name, or "#<index>", for per-entity arrays
+    component: int | None = None  # a single number of the selection ("gravity" -> 2)
+
+
+@dataclass(frozen=True)
+class PhysicsOverride:
+    """Set the target to ``value`` or, if ``scale``, multiply it by ``value`` (numbers per component)."""
+
+    target: PhysicsTarget
+    value: tuple[float, ...]
+    scale: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.target.key}{'*=' if self.scale else '='}{_format(self.value)}"
+
+
+@dataclass(frozen=True)
+class PhysicsRange:
+    """Uniform ``[low, high]`` per component, drawn once per episode."""
+
+    target: PhysicsTarget
+    low: tuple[float, ...]
+    high: tuple[float, ...]
+    scale: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.target.key}{'*=' if self.scale else '='}{_format(self.low)}:{_format(self.high)}"
+
+    def sample(self, rng: np.random.Generator) -> PhysicsOverride:
+        value = rng.uniform(np.asarray(self.low), np.asarray(self.high))
+        return PhysicsOverride(self.target, tuple(float(v) for v in value), self.scale)
+
+
+@dataclass(frozen=True, eq=False)
+class PhysicsGrid:
+    """Evenly spaced settings for an evaluation sweep; ``values`` has shape (count, numbers)."""
+
+    target: PhysicsTarget
+    values: np.ndarray
+    scale: bool = False
+
+    def overrides(self) -> tuple[PhysicsOverride, ...]:
+        return tuple(PhysicsOverride(self.target, tuple(map(float, row)), self.scale) for row in self.values)
+
+    def specs(self) -> tuple[str, ...]:
+        """One override spec string per grid point, e.g. ``("gravity=-15", ..., "gravity=-5")``."""
+        return tuple(str(o) for o in self.overrides())
+
+
+@dataclass(frozen=True)
+class ModelSlot:
+    """Where a target's numbers live in one compiled model."""
+
+    target: PhysicsTarget
+    attr: str  # attribute of model.opt (rows is None) or of model
+    rows: slice | None
+    size: int  # how many numbers a set value must have
+
+
+def _format(numbers: Iterable[float]) -> str:
+    return ",".join(f"{v:.12g}" for v in numbers)
+
+
+def parse_target(key: str) -> PhysicsTarget:
+    """Check a key's syntax (not yet against a model): ``gravity``, ``opt.timestep``, ``body_mass.pole``."""
+    key = key.strip()
+    if key == "gravity":
+        return PhysicsTarget(key, "opt.gravity", None, 2)
+    if key.startswith("opt."):
+        if key[4:] not in _OPT_FIELDS:
+            raise UserError(f"unknown option '{key}'; valid opt fields: {', '.join(_OPT_FIELDS)}")
+        return PhysicsTarget(key, key)
+    field, _, entity = key.partition(".")
+    if field.partition("_")[0] not in ENTITY_KINDS or "_" not in field:
+        raise UserError(f"unknown physics key '{key}'; {_SYNTAX}")
+    if not entity:
+        raise UserError(f"physics key '{key}' needs an entity name: {field}.<name>")
+    return PhysicsTarget(key, field, entity)
+
+
+def _numbers(text: str, spec: str) -> tuple[float, ...]:
+    try:
+        numbers = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise UserError(f"bad number '{text}' in physics spec '{spec}'; use comma-separated numbers") from None
+    if not all(math.isfinite(v) for v in numbers):
+        raise UserError(f"physics spec '{spec}' has a non-finite number")
+    return numbers
+
+
+def _split(spec: str, form: str, example: str) -> tuple[PhysicsTarget, bool, list[str]]:
+    """``KEY=V`` or ``KEY*=V`` -> (target, scale, V split on ':'), checking the part count for ``form``."""
+    key, sep, values = spec.partition("=")
+    if not sep or not key.strip() or not values.strip():
+        raise UserError(f"malformed physics spec '{spec}': expected {example}")
+    scale = key.rstrip().endswith("*")
+    target = parse_target(key.rstrip().removesuffix("*"))
+    parts = values.strip().split(":")
+    expected = {"override": 1, "range": 2, "grid": 3}[form]
+    if len(parts) != expected:
+        raise UserError(f"physics {form} '{spec}' has {len(parts)} ':'-separated parts; expected {example}")
+    return target, scale, parts
+
+
+def _check_sign(target: PhysicsTarget, numbers: Iterable[float], spec: str) -> None:
+    if target.field == "opt.timestep" and not all(v > 0 for v in numbers):
+        raise UserError(f"physics spec '{spec}': opt.timestep must be positive")
+    if target.field in _NON_NEGATIVE and not all(v >= 0 for v in numbers):
+        raise UserError(f"physics spec '{spec}': {target.field} cannot be negative")
+
+
+def parse_override(spec: str) -> PhysicsOverride:
+    """``gravity=-4.9``, ``opt.gravity=0,0,-4.9``, ``body_mass.pole*=2`` -> PhysicsOverride."""
+    target, scale, (text,) = _split(spec, "override", "KEY=VALUE, e.g. gravity=-4.9 (ranges go in randomize)")
+    value = _numbers(text, spec)
+    _check_sign(target, value, spec)
+    return PhysicsOverride(target, value, scale)
+
+
+def _bounds(low_text: str, high_text: str, spec: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    low, high = _numbers(low_text, spec), _numbers(high_text, spec)
+    if len(low) != len(high):
+        raise UserError(f"physics spec '{spec}': low has {len(low)} numbers but high has {len(high)}")
+    return low, high
+
+
+def parse_range(spec: str) -> PhysicsRange:
+    """``gravity=-12:-7`` -> uniform on [-12, -7]; low must not exceed high in any component."""
+    target, scale, (low_text, high_text) = _split(spec, "range", "KEY=LOW:HIGH, e.g. gravity=-12:-7")
+    low, high = _bounds(low_text, high_text, spec)
+    if any(lo > hi for lo, hi in zip(low, high, strict=True)):
+        raise UserError(f"physics range '{spec}': low is greater than high")
+    _check_sign(target, low + high, spec)
+    return PhysicsRange(target, low, high, scale)
+
+
+def parse_grid(spec: str) -> PhysicsGrid:
+    """``gravity=-15:-5:11`` -> values ``np.linspace(-15, -5, 11)[:, None]``, shape (count, numbers).
+
+    Descending grids (``gravity=-5:-15:11``) are allowed: linspace keeps the given order.
+    """
+    target, scale, (low_text, high_text, count_text) = _split(spec, "grid", "KEY=LOW:HIGH:COUNT")
+    low, high = _bounds(low_text, high_text, spec)
+    if not count_text.strip().isdigit() or int(count_text) < 2:
+        raise UserError(f"physics grid '{spec}': COUNT must be an integer >= 2, got '{count_text}'")
+    _check_sign(target, low + high, spec)
+    return PhysicsGrid(target, np.linspace(low, high, int(count_text)), scale)
+
+
+def _model_name(model: mujoco.MjModel) -> str:
+    return model.names.split(b"\0", 1)[0].decode() or "the model"
+
+
+def _settable_fields(model: mujoco.MjModel, kind: str) -> list[str]:
+    """Float arrays with one row per entity of ``kind``, minus derived and bookkeeping fields."""
+    count = getattr(model, ENTITY_KINDS[kind][1])
+    fields = []
+    for name in dir(model):
+        array = getattr(model, name) if name.startswith(kind + "_") else None
+        if (
+            isinstance(array, np.ndarray)
+            and array.dtype == np.float64
+            and array.shape[:1] == (count,)
+            and math.prod(array.shape[1:]) > 0
+            and name not in _DERIVED
+            and not name.endswith("_user")
+        ):
+            fields.append(name)
+    return fields
+
+
+def _entity_id(model: mujoco.MjModel, kind: str, entity: str) -> int:
+    obj_type, rows_attr, noun, plural = ENTITY_KINDS[kind]
+    count = model.njnt if kind == "dof" else getattr(model, rows_attr)
+    if entity.startswith("#") and entity[1:].isdigit() and int(entity[1:]) < count:
+        return int(entity[1:])
+    index = mujoco.mj_name2id(model, obj_type, entity)
+    if index >= 0:
+        return index
+    names = [mujoco.mj_id2name(model, obj_type, i) for i in range(count)]
+    listed = ", ".join(n if n else f"#{i}" for i, n in enumerate(names[:40])) + (", ..." if count > 40 else "")
+    raise UserError(f"no {noun} named '{entity}' in {_model_name(model)}; {plural}: {listed or 'none'}")
+
+
+def resolve(model: mujoco.MjModel, key: str | PhysicsTarget) -> ModelSlot:
+    """Look a key up in ``model``; unknown fields or names raise UserError listing the valid ones."""
+    target = parse_target(key) if isinstance(key, str) else key
+    if target.entity is None:
+        attr = target.field.removeprefix("opt.")
+        size = 1 if target.component is not None else np.atleast_1d(getattr(model.opt, attr)).size
+        return ModelSlot(target, attr, None, size)
+    kind = target.field.partition("_")[0]
+    fields = _settable_fields(model, kind)
+    if target.field not in fields:
+        raise UserError(f"unknown model field '{target.field}'; valid {kind} fields: {', '.join(fields)}")
+    index = _entity_id(model, kind, target.entity)
+    if kind == "dof":  # critical: a joint's dofs are contiguous, from jnt_dofadr[j] to the next joint's
+        start = int(model.jnt_dofadr[index])
+        stop = int(model.jnt_dofadr[index + 1]) if index + 1 < model.njnt else model.nv
+    else:
+        start, stop = index, index + 1
+    rows = slice(start, stop)
+    return ModelSlot(target, target.field, rows, getattr(model, target.field)[rows].size)
+
+
+def _all_numbers(model: mujoco.MjModel, slot: ModelSlot) -> np.ndarray:
+    if slot.rows is None:
+        return np.atleast_1d(np.asarray(getattr(model.opt, slot.attr), dtype=np.float64)).copy()
+    return getattr(model, slot.attr)[slot.rows].reshape(-1).copy()
+
+
+def read(model: mujoco.MjModel, slot: ModelSlot) -> np.ndarray:
+    """The slot's current numbers, a copy of shape (slot.size,)."""
+    numbers = _all_numbers(model, slot)
+    component = slot.target.component
+    return numbers if component is None else numbers[component : component + 1]
+
+
+def write(model: mujoco.MjModel, slot: ModelSlot, value: np.ndarray) -> None:
+    """Store ``value`` (shape (slot.size,)) in the model; call ``mj_setConst`` after a batch of writes."""
+    numbers = _all_numbers(model, slot)
+    if slot.target.component is None:
+        numbers[:] = value
+    else:
+        numbers[slot.target.component] = value[0]
+    if slot.rows is None:
+        scalar = isinstance(getattr(model.opt, slot.attr), float)
+        setattr(model.opt, slot.attr, float(numbers[0]) if scalar else numbers)
+    else:
+        array = getattr(model, slot.attr)
+        array[slot.rows] = numbers.reshape(array[slot.rows].shape)
+
+
+def _check_size(model: mujoco.MjModel, slot: ModelSlot, count: int, scale: bool, spec: str) -> None:
+    if count == slot.size or (scale and count == 1):
+        return
+    need = f"1 or {slot.size} factors" if scale else f"{slot.size} numbers"
+    raise UserError(
+        f"physics spec '{spec}' gives {count} but {slot.target.key} needs {need} (now {_format(read(model, slot))})"
+    )
+
+
+def apply_overrides(
+    model: mujoco.MjModel, overrides: Iterable[PhysicsOverride], data: mujoco.MjData | None = None
+) -> None:
+    """Apply each override in order (a scale multiplies the current value), then ``mj_setConst``.
+
+    Every override is resolved and size-checked before the first write, so a bad one changes nothing.
+    """
+    overrides = tuple(overrides)
+    slots = [resolve(model, override.target) for override in overrides]
+    for slot, override in zip(slots, overrides, strict=True):
+        _check_size(model, slot, len(override.value), override.scale, str(override))
+    for slot, override in zip(slots, overrides, strict=True):
+        value = np.asarray(override.value)
+        write(model, slot, read(model, slot) * value if override.scale else value)
+    mujoco.mj_setConst(model, data if data is not None else mujoco.MjData(model))
+
+
+def describe(model: mujoco.MjModel, keys: Iterable[str | PhysicsTarget]) -> dict[str, float | list[float]]:
+    """Current values of ``keys``: a float for single numbers, else a list (for logging)."""
+    described: dict[str, float | list[float]] = {}
+    for key in keys:
+        slot = resolve(model, key)
+        numbers = [float(v) for v in read(model, slot)]
+        described[slot.target.key] = numbers[0] if len(numbers) == 1 else numbers
+    return described
+
+
+def _reject_duplicates(specs: Sequence[PhysicsOverride] | Sequence[PhysicsRange], what: str) -> None:
+    keys = [s.target.key for s in specs]
+    repeated = sorted({k for k in keys if keys.count(k) > 1})
+    if repeated:
+        raise UserError(f"physics {what} name {', '.join(repeated)} more than once")
+
+
+class PhysicsWrapper(gymnasium.Wrapper):
+    """Fixed overrides once at construction, ranges re-drawn at every reset, and a per-step stability guard.
+
+    All specs are resolved against the model here, so a bad key fails when the env is built, not mid-run.
+    Randomized targets win over fixed ones (a scale range multiplies the value left by the fixed overrides,
+    never the previous episode's draw). Draws come from ``np.random.default_rng(seed)``, so the sequence of
+    physics settings depends only on ``seed`` and the number of resets; ``reset(seed=...)`` does not touch it.
+    """
+
+    def __init__(
+        self,
+        env: gymnasium.Env,
+        overrides: Sequence[PhysicsOverride] = (),
+        randomize: Sequence[PhysicsRange] = (),
+        seed: int = 0,
+    ) -> None:
+        super().__init__(env)
+        model, data = getattr(env.unwrapped, "model", None), getattr(env.unwrapped, "data", None)
+        if not isinstance(model, mujoco.MjModel) or not isinstance(data, mujoco.MjData):
+            raise UserError(f"physics overrides need a MuJoCo env; {env.spec.id if env.spec else env} is not one")
+        _reject_duplicates(overrides, "overrides")
+        _reject_duplicates(randomize, "randomize")
+        self._model, self._data = model, data
+        apply_overrides(model, overrides, data)
+        self._ranges = [(resolve(model, r.target), r) for r in randomize]
+        for slot, physics_range in self._ranges:
+            _check_size(model, slot, len(physics_range.low), physics_range.scale, str(physics_range))
+        self._bases = [read(model, slot) for slot, _ in self._ranges]  # after the fixed overrides
+        self._rng = np.random.default_rng(seed)
+        self._fixed = tuple(overrides)
+        self._drawn: tuple[PhysicsOverride, ...] = ()
+        self._warning_counts = data.warning.number  # a view into mjData, refreshed by MuJoCo in place
+        self._episode_steps = 0
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict]:
+        """Draw this episode's physics, write it to the model, then reset the wrapped env."""
+        if self._ranges:
+            self._drawn = tuple(r.sample(self._rng) for _, r in self._ranges)
+            for (slot, _), base, drawn in zip(self._ranges, self._bases, self._drawn, strict=True):
+                value = np.asarray(drawn.value)
+                write(self._model, slot, base * value if drawn.scale else value)
+            mujoco.mj_setConst(self._model, self._data)  # data is scratch here: the reset below clears it
+        self._episode_steps = 0
+        return self.env.reset(seed=seed, options=options)
+
+    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
+        """Step; raise PhysicsUnstableError on a non-finite obs/reward or a bad qpos/qvel/qacc warning."""
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self._episode_steps += 1
+        # critical: mj_resetData zeroes the counts, so any nonzero count happened in this episode
+        counts = self._warning_counts
+        # a sum is finite iff every term is (a finite overflow to inf is unstable too): one cheap check
+        if counts[_BADQPOS] or counts[_BADQVEL] or counts[_BADQACC] or not math.isfinite(np.sum(obs) + reward):
+            raise PhysicsUnstableError(self._unstable_message())
+        return obs, reward, terminated, truncated, info
+
+    def physics_in_force(self) -> tuple[PhysicsOverride, ...]:
+        """The fixed overrides followed by this episode's draws (draws win for their target)."""
+        return self._fixed + self._drawn
+
+    def describe(self) -> dict[str, float | list[float]]:
+        """Current model values of every key in use, for logging."""
+        return describe(self._model, [o.target for o in self.physics_in_force()])
+
+    def _unstable_message(self) -> str:
+        warnings = (_BADQPOS, _BADQVEL, _BADQACC)
+        names = [mujoco.mjtWarning(w).name for w in warnings if self._warning_counts[w]]
+        cause = f"MuJoCo warning {', '.join(names)}" if names else "non-finite observation or reward"
+        in_force = ", ".join(str(o) for o in self.physics_in_force()) or "no physics overrides"
+        return (
+            f"physics became unstable after {self._episode_steps} steps of the episode ({cause}) with "
+            f"{in_force}; try a smaller opt.timestep or milder overrides"
+        )
+
+
+def make_physics_env(
+    env_id: str,
+    overrides: Sequence[str] = (),
+    randomize: Sequence[str] = (),
+    seed: int = 0,
+    **make_kwargs: Any,
+) -> gymnasium.Env:
+    """``gymnasium.make(env_id, **make_kwargs)`` in a PhysicsWrapper; specs are parsed before the build.
+
+    A plain top-level function: ``functools.partial(make_physics_env, ...)`` pickles for vector-env workers.
+    Give each sub-env its own ``seed`` (e.g. ``seed + index``) so their physics draws differ.
+    """
+    parsed_overrides = [parse_override(spec) for spec in overrides]
+    parsed_ranges = [parse_range(spec) for spec in randomize]
+    env = gymnasium.make(env_id, **make_kwargs)
+    try:
+        return PhysicsWrapper(env, parsed_overrides, parsed_ranges, seed)
+    except Exception:
+        env.close()
+        raise
