@@ -14,6 +14,7 @@ from functools import partial
 from typing import Any, NamedTuple
 
 import gymnasium as gym
+import mujoco
 import numpy as np
 
 from mjreinforce.config import Config
@@ -136,8 +137,59 @@ class GymnasiumVecEnv:
             final_obs[ended] = np.stack(info["final_obs"][ended])
         return StepResult(obs, rewards, terminated, truncated, final_obs)
 
+    def get_state(self) -> list[dict[str, Any]] | None:
+        """Everything that decides each env's future (MuJoCo integration state, env RNG, time-limit
+        counter, physics randomization), so a resumed run continues exactly; None for async envs."""
+        if not isinstance(self.env, gym.vector.SyncVectorEnv):
+            return None
+        return [_single_env_state(e) for e in self.env.envs]
+
+    def set_state(self, states: list[dict[str, Any]]) -> None:
+        assert isinstance(self.env, gym.vector.SyncVectorEnv)
+        for e, state in zip(self.env.envs, states, strict=True):
+            _restore_single_env(e, state)
+
     def close(self) -> None:
         self.env.close()
+
+
+_INTEGRATION = mujoco.mjtState.mjSTATE_INTEGRATION
+
+
+def _time_limit(env: gym.Env) -> gym.wrappers.TimeLimit | None:
+    while isinstance(env, gym.Wrapper):
+        if isinstance(env, gym.wrappers.TimeLimit):
+            return env
+        env = env.env
+    return None
+
+
+def _single_env_state(env: gym.Env) -> dict[str, Any]:
+    from mjreinforce.physics import wrapper_state
+
+    u = env.unwrapped
+    physics = np.empty(mujoco.mj_stateSize(u.model, _INTEGRATION))
+    mujoco.mj_getState(u.model, u.data, physics, _INTEGRATION)
+    limit = _time_limit(env)
+    return {
+        "mujoco": physics,
+        "rng": u.np_random.bit_generator.state,
+        "elapsed_steps": limit._elapsed_steps if limit is not None else None,
+        "physics_wrapper": wrapper_state(env),
+    }
+
+
+def _restore_single_env(env: gym.Env, state: dict[str, Any]) -> None:
+    from mjreinforce.physics import restore_wrapper_state
+
+    u = env.unwrapped
+    restore_wrapper_state(env, state["physics_wrapper"])
+    mujoco.mj_setState(u.model, u.data, np.asarray(state["mujoco"], dtype=np.float64), _INTEGRATION)
+    mujoco.mj_forward(u.model, u.data)
+    u.np_random.bit_generator.state = state["rng"]
+    limit = _time_limit(env)
+    if limit is not None:
+        limit._elapsed_steps = state["elapsed_steps"]
 
 
 class EnvpoolVecEnv:
@@ -166,6 +218,13 @@ class EnvpoolVecEnv:
             reset_obs, info = self.env.reset(ended.astype(np.int32))
             obs[info["env_id"]] = reset_obs
         return StepResult(obs, rewards, terminated, truncated, final_obs)
+
+    def get_state(self) -> None:
+        """envpool does not expose its simulator states: a resumed run starts fresh episodes."""
+        return None
+
+    def set_state(self, states: list[dict[str, Any]]) -> None:
+        raise NotImplementedError("envpool env states cannot be restored")
 
     def close(self) -> None:
         self.env.close()

@@ -442,3 +442,32 @@ def make_physics_env(
     except Exception:
         env.close()
         raise
+
+
+def wrapper_state(env: gymnasium.Env) -> dict[str, Any] | None:
+    """The randomization state of a PhysicsWrapper in ``env``'s wrapper chain (for checkpoints), or None."""
+    while isinstance(env, gymnasium.Wrapper):
+        if isinstance(env, PhysicsWrapper):
+            return {"rng": env._rng.bit_generator.state, "drawn": [list(d.value) for d in env._drawn],
+                    "episode_steps": env._episode_steps}
+        env = env.env
+    return None
+
+
+def restore_wrapper_state(env: gymnasium.Env, state: dict[str, Any] | None) -> None:
+    """Inverse of :func:`wrapper_state`: the RNG, and this episode's drawn values written back to the model."""
+    while state is not None and isinstance(env, gymnasium.Wrapper):
+        if isinstance(env, PhysicsWrapper):
+            env._rng.bit_generator.state = state["rng"]
+            env._drawn = tuple(
+                PhysicsOverride(r.target, tuple(value), r.scale)
+                for (_, r), value in zip(env._ranges, state["drawn"], strict=True)
+            )
+            for (slot, _), base, drawn in zip(env._ranges, env._bases, env._drawn, strict=True):
+                value = np.asarray(drawn.value)
+                write(env._model, slot, base * value if drawn.scale else value)
+            if env._ranges:
+                mujoco.mj_setConst(env._model, env._data)
+            env._episode_steps = state["episode_steps"]
+            return
+        env = env.env

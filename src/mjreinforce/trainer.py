@@ -6,25 +6,39 @@ seed's loop, which worker processes call directly.
 
 from __future__ import annotations
 
+import json
 import random
+import signal
+import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
+from mjreinforce import checkpoint, state
 from mjreinforce import config as config_mod
 from mjreinforce.config import Config, validate
 from mjreinforce.envs import inspect_env, make_vec_env, resolve_backend
 from mjreinforce.errors import UserError
-from mjreinforce.evaluation import EVAL_SEED_OFFSET, run_episodes
+from mjreinforce.evaluation import EVAL_SEED_OFFSET, EvalResult, run_episodes
 from mjreinforce.normalization import RunningNormalizer
-from mjreinforce.policy import ValueNetwork, make_policy
+from mjreinforce.policy import make_policy
 from mjreinforce.progress import Progress, ProgressEvent, make_progress
 from mjreinforce.rollout import Collector, Episode
-from mjreinforce.rundir import EPISODE_COLUMNS, EVAL_COLUMNS, CsvLog, prepare_run_dir, seed_dir, write_json_atomic
+from mjreinforce.rundir import (
+    EPISODE_COLUMNS,
+    EVAL_COLUMNS,
+    CsvLog,
+    prepare_run_dir,
+    seed_dir,
+    truncate_csv,
+    write_json_atomic,
+)
+from mjreinforce.state import Counters, value_network
 from mjreinforce.update import Learner, UpdateMetrics
 
 
@@ -74,89 +88,178 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def train_seed(cfg: Config, seed: int, out: Path, progress: Progress) -> SeedResult:
-    """Train one seed into ``out`` (its ``seed_<s>`` directory) and return its result."""
+class _SeedLogs:
+    """The files one seed writes as it trains: episodes.csv, evals.csv, TensorBoard events."""
+
+    def __init__(self, cfg: Config, seed: int, out: Path, counters: Counters, purge_step: int | None) -> None:
+        self.seed, self.counters = seed, counters
+        self.episodes = CsvLog(out / "episodes.csv", EPISODE_COLUMNS)
+        self.evals = CsvLog(out / "evals.csv", EVAL_COLUMNS)
+        self.tb = None
+        if cfg.tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            # purge_step drops events a killed run wrote after its last checkpoint
+            self.tb = SummaryWriter(log_dir=str(out / "tb"), purge_step=purge_step)
+
+    def episode(self, ep: Episode, wall: float) -> None:
+        c = self.counters
+        c.episodes += 1
+        c.window.append(ep.ret)
+        self.episodes.write((self.seed, c.episodes, ep.env_steps, ep.ret, ep.length, int(ep.terminated),
+                             int(ep.truncated), round(wall, 4)))
+        if self.tb is not None:
+            self.tb.add_scalar("episode/return", ep.ret, ep.env_steps)
+            self.tb.add_scalar("episode/length", ep.length, ep.env_steps)
+
+    def update(self, m: UpdateMetrics, rate: float, env_steps: int) -> None:
+        if self.tb is None:
+            return
+        for name, value in m.__dict__.items():
+            if value is not None:
+                self.tb.add_scalar(f"train/{name}", value, env_steps)
+        self.tb.add_scalar("train/steps_per_second", rate, env_steps)
+
+    def evaluation(self, result: EvalResult, env_steps: int, wall: float) -> None:
+        c = self.counters
+        c.evals += 1
+        c.best_eval = result.mean_return if c.best_eval is None else max(c.best_eval, result.mean_return)
+        self.evals.write((self.seed, c.updates, env_steps, round(wall, 4), result.mean_return,
+                          float(result.returns.std()), float(result.lengths.mean())))
+        if self.tb is not None:
+            self.tb.add_scalar("eval/mean_return", result.mean_return, env_steps)
+
+    def close(self) -> None:
+        self.episodes.close()
+        self.evals.close()
+        if self.tb is not None:
+            self.tb.close()
+
+
+def train_seed(cfg: Config, seed: int, out: Path, progress: Progress, resume: bool = False) -> SeedResult:
+    """Train one seed into ``out`` (its ``seed_<s>`` directory) and return its result.
+
+    With ``resume`` the seed continues from its latest checkpoint (tables cut back to it).
+    The first Ctrl-C finishes the current update, writes a checkpoint and stops the seed.
+    """
     torch.set_num_threads(cfg.torch_threads)
     spec = inspect_env(cfg.env_id)
     backend = resolve_backend(cfg)
     seed_everything(seed)
     policy = make_policy(cfg, spec.obs_dim, spec.act_dim, spec.act_low, spec.act_high)
-    value = ValueNetwork(spec.obs_dim, cfg.hidden_sizes, cfg.activation) if cfg.use_critic else None
-    learner = Learner(cfg, policy, value)
+    learner = Learner(cfg, policy, value_network(cfg, spec.obs_dim))
     normalizer = RunningNormalizer(spec.obs_dim, enabled=cfg.normalize_obs)
-    env = make_vec_env(cfg, cfg.num_envs, seed, backend=backend)
-    collector = Collector(env, spec.obs_dim, spec.act_dim)
-    budget = Budget(cfg)
+    collector = Collector(make_vec_env(cfg, cfg.num_envs, seed, backend=backend), spec.obs_dim, spec.act_dim)
+    counters = Counters(window=deque(maxlen=cfg.stats_window))
     out.mkdir(parents=True, exist_ok=True)
-    episode_log = CsvLog(out / "episodes.csv", EPISODE_COLUMNS)
-    eval_log = CsvLog(out / "evals.csv", EVAL_COLUMNS)
-    writer = _tensorboard(cfg, out)
-    window: deque[float] = deque(maxlen=cfg.stats_window)
-    episodes = updates = 0
-    best_eval: float | None = None
-    target_hit: tuple[int, float] | None = None
-    start = time.perf_counter()
-    status = "finished"
+    if resume:
+        counters = _resume(out, learner, normalizer, collector) or counters
+    logs = _SeedLogs(cfg, seed, out, counters, purge_step=collector.env_steps if resume else None)
+    budget = Budget(cfg)
+    start = time.perf_counter() - counters.wall_seconds
+    status = "failed"
 
-    def record(ep: Episode) -> None:
-        nonlocal episodes
-        episodes += 1
-        window.append(ep.ret)
-        wall = time.perf_counter() - start
-        episode_log.write((seed, episodes, ep.env_steps, ep.ret, ep.length, int(ep.terminated), int(ep.truncated),
-                           round(wall, 4)))
-        if writer is not None:
-            writer.add_scalar("episode/return", ep.ret, ep.env_steps)
-            writer.add_scalar("episode/length", ep.length, ep.env_steps)
+    def wall() -> float:
+        return time.perf_counter() - start
 
-    try:
-        while budget.done(episodes, collector.env_steps) < budget.total:
-            # 1. collect a rollout with the current policy (no autograd graph)
-            rollout = collector.collect(policy, normalizer, cfg.rollout_steps, on_episode=record)
-            # 2-3. returns/advantages and one update (normalizer statistics still frozen)
-            learner.set_progress(budget.fraction(episodes, collector.env_steps))
-            metrics = learner.update(rollout, normalizer)
-            normalizer.update(rollout.obs[rollout.valid])
-            updates += 1
-            # 4. log
-            elapsed = time.perf_counter() - start
-            rate = collector.env_steps / max(elapsed, 1e-9)
-            _log_update(writer, metrics, rate, collector.env_steps)
-            progress.update(ProgressEvent(seed, episodes, collector.env_steps, _mean(window), rate,
-                                          budget.done(episodes, collector.env_steps), budget.total))
-            # 5. evaluate (deterministic, separate envs, fixed seeds)
-            if cfg.eval_every and updates % cfg.eval_every == 0:
-                result = run_episodes(cfg, policy, normalizer, cfg.eval_episodes, seed + EVAL_SEED_OFFSET,
-                                      backend=backend)
-                eval_log.write((seed, updates, collector.env_steps, round(time.perf_counter() - start, 4),
-                                result.mean_return, float(result.returns.std()), float(result.lengths.mean())))
-                if writer is not None:
-                    writer.add_scalar("eval/mean_return", result.mean_return, collector.env_steps)
-                best_eval = result.mean_return if best_eval is None else max(best_eval, result.mean_return)
-                if cfg.target_return is not None and result.mean_return >= cfg.target_return:
-                    target_hit = (collector.env_steps, time.perf_counter() - start)
+    def save_checkpoint() -> None:
+        counters.wall_seconds = wall()
+        tensors, meta = state.capture(cfg, seed, learner, normalizer, collector, counters)
+        checkpoint.save_checkpoint_rotating(out / "checkpoints", counters.updates, tensors, meta,
+                                            info={"updates": counters.updates, "env_steps": collector.env_steps})
+
+    with _GracefulInterrupt() as interrupt:
+        try:
+            while budget.done(counters.episodes, collector.env_steps) < budget.total:
+                # 1. collect a rollout with the current policy (no autograd graph)
+                rollout = collector.collect(policy, normalizer, cfg.rollout_steps,
+                                            on_episode=lambda ep: logs.episode(ep, wall()))
+                # 2-3. returns/advantages and one update; normalizer statistics change only after it
+                learner.set_progress(budget.fraction(counters.episodes, collector.env_steps))
+                metrics = learner.update(rollout, normalizer)
+                normalizer.update(rollout.obs[rollout.valid])
+                counters.updates += 1
+                # 4. log
+                rate = collector.env_steps / max(wall(), 1e-9)
+                logs.update(metrics, rate, collector.env_steps)
+                progress.update(ProgressEvent(seed, counters.episodes, collector.env_steps, _mean(counters.window),
+                                              rate, budget.done(counters.episodes, collector.env_steps), budget.total))
+                # 5. evaluate (deterministic, separate envs, fixed seeds) and stop at the target
+                if cfg.eval_every and counters.updates % cfg.eval_every == 0:
+                    result = run_episodes(cfg, policy, normalizer, cfg.eval_episodes, seed + EVAL_SEED_OFFSET,
+                                          backend=backend)
+                    logs.evaluation(result, collector.env_steps, wall())
+                    if cfg.target_return is not None and result.mean_return >= cfg.target_return:
+                        counters.target_hit = (collector.env_steps, wall())
+                        break
+                # 6. checkpoint
+                if cfg.checkpoint_every and counters.updates % cfg.checkpoint_every == 0:
+                    save_checkpoint()
+                if interrupt.requested:
                     break
-    except KeyboardInterrupt:
-        status = "interrupted"
-        raise
-    finally:
-        wall = time.perf_counter() - start
-        result_ = SeedResult(
-            seed=seed, status=status, episodes=episodes, env_steps=collector.env_steps, wall_seconds=wall,
-            final_window_mean_return=_mean(window), steps_per_second=collector.env_steps / max(wall, 1e-9),
-            best_eval_mean_return=best_eval,
-            steps_to_target=target_hit[0] if target_hit else None,
-            seconds_to_target=target_hit[1] if target_hit else None,
-        )
-        progress.update(ProgressEvent(seed, episodes, collector.env_steps, _mean(window), result_.steps_per_second,
-                                      budget.done(episodes, collector.env_steps), budget.total, final=True))
-        write_json_atomic(out / "summary.json", result_.__dict__ | {"backend": backend})
-        episode_log.close()
-        eval_log.close()
-        env.close()
-        if writer is not None:
-            writer.close()
-    return result_
+            status = "interrupted" if interrupt.requested else "finished"
+            save_checkpoint()
+        except KeyboardInterrupt:
+            status = "interrupted"  # a second Ctrl-C: stop now, keep the last checkpoint
+            raise
+        finally:
+            result = _seed_result(seed, status, counters, collector.env_steps, wall())
+            progress.update(ProgressEvent(seed, counters.episodes, collector.env_steps, _mean(counters.window),
+                                          result.steps_per_second, budget.done(counters.episodes, collector.env_steps),
+                                          budget.total, final=True))
+            write_json_atomic(out / "summary.json", result.__dict__ | {"backend": backend})
+            logs.close()
+            collector.env.close()
+    if status == "interrupted":
+        raise KeyboardInterrupt
+    return result
+
+
+def _resume(out: Path, learner: Learner, normalizer: RunningNormalizer, collector: Collector) -> Counters | None:
+    """Restore the latest checkpoint in ``out`` and cut the tables back to it; None without one."""
+    ckpt_dir = out / "checkpoints"
+    if not ckpt_dir.exists() or not any(ckpt_dir.glob("ckpt_*.safetensors")):
+        truncate_csv(out / "episodes.csv", 0)
+        truncate_csv(out / "evals.csv", 0)
+        return None
+    tensors, meta = checkpoint.load_checkpoint(checkpoint.latest_checkpoint(out))
+    counters = state.restore(tensors, meta, learner, normalizer, collector)
+    truncate_csv(out / "episodes.csv", counters.episodes)
+    truncate_csv(out / "evals.csv", counters.evals)
+    return counters
+
+
+def _seed_result(seed: int, status: str, c: Counters, env_steps: int, wall: float) -> SeedResult:
+    return SeedResult(
+        seed=seed, status=status, episodes=c.episodes, env_steps=env_steps, wall_seconds=wall,
+        final_window_mean_return=_mean(c.window), steps_per_second=env_steps / max(wall, 1e-9),
+        best_eval_mean_return=c.best_eval,
+        steps_to_target=c.target_hit[0] if c.target_hit else None,
+        seconds_to_target=c.target_hit[1] if c.target_hit else None,
+    )
+
+
+class _GracefulInterrupt:
+    """First SIGINT sets ``requested`` (the loop checkpoints and stops); a second raises KeyboardInterrupt.
+    Only installed in the main thread (signal handlers cannot be set elsewhere)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: object = None
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self) -> _GracefulInterrupt:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)  # type: ignore[arg-type]
 
 
 def train(
@@ -168,12 +271,15 @@ def train(
     preset: str | None = None,
     plot: bool = True,
     workers: int = 1,
+    resume: bool = False,
 ) -> RunResult:
     """Train every seed of ``cfg`` into ``run_dir`` and return a :class:`RunResult`.
 
     Everything is checked before the directory is created, so bad input leaves nothing behind.
     ``summary.json`` at the top is written last; a run directory without it is unfinished.
-    With ``workers > 1`` the seeds run in that many worker processes.
+    With ``workers > 1`` the seeds run in that many worker processes. With ``resume`` the
+    directory must hold this run already: finished seeds are kept, the others continue from
+    their latest checkpoint (see :func:`resume_run`).
     """
     run_dir = Path(run_dir)
     validate(cfg)
@@ -181,20 +287,29 @@ def train(
         raise UserError(f"workers must be >= 1, got {workers}")
     inspect_env(cfg.env_id)
     backend = resolve_backend(cfg)
-    prepare_run_dir(run_dir, overwrite)
-    config_mod.save_toml(cfg, run_dir / "config.toml")
-    progress = make_progress(quiet, cfg.budget[0], cfg.log_every_episodes)
+    if cfg.physics or cfg.randomize:
+        from mjreinforce.physics import make_physics_env
+
+        make_physics_env(cfg.env_id, cfg.physics, cfg.randomize).close()  # bad specs fail here, not in a worker
     results: dict[int, SeedResult] = {}
+    if resume:
+        results = _finished_seeds(run_dir, cfg)
+    else:
+        prepare_run_dir(run_dir, overwrite)
+        config_mod.save_toml(cfg, run_dir / "config.toml")
+    todo = replace(cfg, seeds=tuple(s for s in cfg.seeds if s not in results))
+    progress = make_progress(quiet, cfg.budget[0], cfg.log_every_episodes)
     try:
-        if workers > 1 and len(cfg.seeds) > 1:
+        if workers > 1 and len(todo.seeds) > 1:
             from mjreinforce.experiments import run_seeds_parallel
 
-            results = run_seeds_parallel(cfg, run_dir, workers, progress)
+            results |= run_seeds_parallel(todo, run_dir, workers, progress, resume=resume)
         else:
-            for seed in cfg.seeds:
-                results[seed] = train_seed(cfg, seed, seed_dir(run_dir, seed), progress)
+            for seed in todo.seeds:
+                results[seed] = train_seed(cfg, seed, seed_dir(run_dir, seed), progress, resume=resume)
     finally:
         progress.close()
+    results = {s: results[s] for s in cfg.seeds if s in results}
     summary = {
         "env_id": cfg.env_id,
         "algorithm": cfg.algorithm_name,
@@ -211,22 +326,26 @@ def train(
     return RunResult(run_dir, cfg, results, plots)
 
 
+def resume_run(run_dir: Path | str, **kwargs: Any) -> RunResult:
+    """Continue the run in ``run_dir`` with its saved config, also after the process was killed."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.toml").exists():
+        raise UserError(f"cannot resume {run_dir}: no config.toml there (not a mjreinforce run directory)")
+    cfg = config_mod.from_dict(config_mod.read_toml(run_dir / "config.toml"))
+    return train(cfg, run_dir, resume=True, **kwargs)
+
+
+def _finished_seeds(run_dir: Path, cfg: Config) -> dict[int, SeedResult]:
+    """Results of the seeds whose summary says finished (kept as they are on resume)."""
+    out: dict[int, SeedResult] = {}
+    for seed in cfg.seeds:
+        path = seed_dir(run_dir, seed) / "summary.json"
+        if path.exists():
+            data = json.loads(path.read_text())
+            if data.get("status") == "finished":
+                out[seed] = SeedResult(**{k: data[k] for k in SeedResult.__dataclass_fields__})
+    return out
+
+
 def _mean(window: deque[float]) -> float:
     return float(np.mean(window)) if window else float("nan")
-
-
-def _tensorboard(cfg: Config, out: Path):  # type: ignore[no-untyped-def]
-    if not cfg.tensorboard:
-        return None
-    from torch.utils.tensorboard import SummaryWriter
-
-    return SummaryWriter(log_dir=str(out / "tb"))
-
-
-def _log_update(writer, m: UpdateMetrics, rate: float, step: int) -> None:  # type: ignore[no-untyped-def]
-    if writer is None:
-        return
-    for name, value in m.__dict__.items():
-        if value is not None:
-            writer.add_scalar(f"train/{name}", value, step)
-    writer.add_scalar("train/steps_per_second", rate, step)

@@ -28,6 +28,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="seeds trained in parallel worker processes (default: number of cores)")
     p.add_argument("--out", type=Path, default=None, help="run directory (default runs/<preset>-<env>)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any config key")
+    p.add_argument("--resume", type=Path, metavar="RUN_DIR",
+                   help="continue an interrupted or killed run from its checkpoints (other config flags are ignored)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
     p.add_argument("--quiet", action="store_true", help="plain periodic lines instead of a progress bar")
     p.add_argument("--no-plot", action="store_true", help="skip the learning-curve plot at the end")
@@ -58,8 +60,15 @@ def resolve_config(args: argparse.Namespace) -> tuple[cfgmod.Config, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mjreinforce.trainer import train
+    from mjreinforce.trainer import resume_run, train
 
+    if args.workers is not None and args.workers < 1:
+        raise UserError(f"--workers must be >= 1, got {args.workers}")
+    if args.resume is not None:
+        result = resume_run(args.resume, quiet=args.quiet, plot=not args.no_plot,
+                            workers=args.workers or min(os.cpu_count() or 1, 2))
+        _report(result)
+        return 0
     cfg, preset = resolve_config(args)
     out = args.out or Path("runs") / f"{preset}-{cfg.env_id}"
     if args.seeds is not None and not cfg.seeds:
@@ -67,10 +76,14 @@ def run(args: argparse.Namespace) -> int:
     workers = args.workers if args.workers is not None else min(os.cpu_count() or 1, len(cfg.seeds))
     result = train(cfg, out, overwrite=args.overwrite, quiet=args.quiet, preset=preset, plot=not args.no_plot,
                    workers=workers)
+    _report(result)
+    return 0
+
+
+def _report(result) -> None:  # type: ignore[no-untyped-def]
     print(f"run directory: {result.run_dir}")
     for seed, r in result.seeds.items():
         print(f"  seed {seed}: {r.episodes} episodes, {r.env_steps} env steps, {r.wall_seconds:.1f} s, "
-              f"final mean return (last {cfg.stats_window}) {r.final_window_mean_return:.1f}")
+              f"final mean return (last {result.config.stats_window}) {r.final_window_mean_return:.1f}")
     for path in result.plots:
         print(f"plot: {path}")
-    return 0
