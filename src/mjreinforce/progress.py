@@ -46,6 +46,8 @@ class LineProgress:
 
     def update(self, event: ProgressEvent) -> None:
         last = self._last.get(event.seed, 0)
+        if event.final and last == event.episodes and last > 0:
+            return  # the periodic line already showed this episode
         crossed = event.episodes // self.every > last // self.every
         if event.final or crossed or (last == 0 and event.episodes >= 1):
             print(format_line(event), file=self.stream, flush=True)
