@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import importlib.util
+import warnings
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, NamedTuple
@@ -19,6 +20,10 @@ import numpy as np
 
 from mjreinforce.config import Config
 from mjreinforce.errors import UserError
+
+# The tutorial preset deliberately uses InvertedPendulum-v4; gymnasium warns on every make() of it.
+# (Set after importing gymnasium, whose logger installs its own filters on import.)
+warnings.filterwarnings("ignore", message=".*is out of date", category=DeprecationWarning)
 
 
 class StepResult(NamedTuple):

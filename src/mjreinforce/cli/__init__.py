@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import warnings
 from types import ModuleType
 
 from mjreinforce.errors import UserError
@@ -38,7 +37,6 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``mjreinforce`` console script."""
     os.environ.setdefault("MUJOCO_GL", "osmesa")
     os.environ.setdefault("PYOPENGL_PLATFORM", "osmesa")
-    warnings.filterwarnings("ignore", message=".*is out of date.*")
     args = build_parser().parse_args(argv)
     try:
         return int(args.run(args))
