@@ -2,8 +2,10 @@
 
 Python API::
 
-    from mjreinforce import Config, load_preset, train
+    from mjreinforce import Config, load_policy, load_preset, train
     result = train(load_preset("vpg"), "runs/vpg")
+    policy = load_policy("runs/vpg", seed=1)   # its latest checkpoint
+    action = policy.act(obs)                    # deterministic (mean) action for one observation
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from mjreinforce.errors import UserError
 
 __version__ = "0.1.0"
 
-__all__ = ["Config", "UserError", "load_preset", "load_toml", "save_toml", "train", "__version__"]
+__all__ = [
+    "Config", "UserError", "load_policy", "load_preset", "load_toml", "save_toml", "train", "__version__",
+]
 
 
 def __getattr__(name: str) -> Any:
@@ -24,4 +28,8 @@ def __getattr__(name: str) -> Any:
         from mjreinforce.trainer import train
 
         return train
+    if name == "load_policy":
+        from mjreinforce.state import load_policy
+
+        return load_policy
     raise AttributeError(name)

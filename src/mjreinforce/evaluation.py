@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from mjreinforce.config import Config
-from mjreinforce.envs import make_vec_env
+from mjreinforce.envs import make_vec_env, resolve_backend
+from mjreinforce.errors import UserError
 from mjreinforce.normalization import RunningNormalizer
 from mjreinforce.policy import GaussianPolicy
 
+if TYPE_CHECKING:
+    from mjreinforce.state import TrainedPolicy
+
 EVAL_SEED_OFFSET = 1_000_003
 """Evaluation envs use ``seed + EVAL_SEED_OFFSET`` so they never share states with training envs."""
+
+DEFAULT_EVAL_SEED = 5_000_011
+"""Seed of ``mjreinforce eval``'s envs unless ``--seed`` is given: far from training seeds (small
+integers) and from the trainer's own evaluation seeds (``seed + EVAL_SEED_OFFSET``)."""
 
 
 @dataclass(frozen=True)
@@ -70,3 +80,61 @@ def run_episodes(
         return EvalResult(returns, lengths)
     finally:
         env.close()
+
+
+def merge_physics(base: Sequence[str], extra: Sequence[str]) -> tuple[str, ...]:
+    """``base`` override specs without those whose key ``extra`` sets again, then ``extra``.
+
+    Keys compare as typed (``"gravity"`` and ``"opt.gravity"`` are different keys; both then apply, in
+    order, so the later one wins for the z component). Specs are parsed, so a malformed one raises UserError.
+    """
+    from mjreinforce.physics import parse_override
+
+    replaced = {parse_override(spec).target.key for spec in extra}
+    kept = tuple(spec for spec in base if parse_override(spec).target.key not in replaced)
+    return kept + tuple(extra)
+
+
+def eval_config(cfg: Config, physics: Sequence[str] = (), backend: str | None = None) -> Config:
+    """The config evaluation envs are built from: the training env's fixed ``cfg.physics`` with ``physics``
+    merged on top (:func:`merge_physics`), no per-episode randomization (evaluation is at fixed physics),
+    envs stepped in-process. ``backend`` (default: the training backend, or gymnasium when any physics
+    override is in force) is checked: physics overrides on envpool raise UserError.
+    """
+    merged = merge_physics(cfg.physics, physics)
+    chosen = backend or ("gymnasium" if merged else cfg.backend)
+    out = replace(cfg, physics=merged, randomize=(), backend=chosen)  # type: ignore[arg-type]
+    if resolve_backend(out) == "gymnasium":
+        out = replace(out, env_workers=0)  # one process; 100 async workers would cost more than they save
+    return out
+
+
+def check_physics(cfg: Config) -> None:
+    """Build (and close) one env with ``cfg.physics`` so an unknown field or name fails before any episode."""
+    if cfg.physics:
+        from mjreinforce.physics import make_physics_env
+
+        make_physics_env(cfg.env_id, cfg.physics).close()
+
+
+def evaluate_policy(
+    trained: TrainedPolicy,
+    episodes: int,
+    seed: int,
+    deterministic: bool = True,
+    physics: Sequence[str] = (),
+    backend: str | None = None,
+) -> EvalResult:
+    """Evaluate a loaded policy for ``episodes`` episodes (env ``i`` seeded ``seed + i``) under
+    :func:`eval_config`. Stochastic actions draw from ``torch.manual_seed(seed)`` in a forked RNG, so the
+    result is reproducible and the caller's torch RNG is untouched. Raises UserError for bad physics and
+    PhysicsUnstableError (a UserError) when the simulation blows up.
+    """
+    if episodes < 1:
+        raise UserError(f"episodes must be >= 1, got {episodes}")
+    cfg = eval_config(trained.config, physics, backend)
+    check_physics(cfg)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return run_episodes(cfg, trained.policy, trained.normalizer, episodes, seed, deterministic,
+                            backend=resolve_backend(cfg))

@@ -1,0 +1,127 @@
+"""``mjreinforce eval``: evaluate a trained policy (and optionally record a video of it)."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+from mjreinforce.errors import UserError
+
+_SEED_DIR = re.compile(r"seed_(\d+)")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval", help="evaluate a trained policy",
+                       description="Evaluate a trained policy on fresh envs; deterministic (mean action) "
+                                   "by default.")
+    p.add_argument("path", type=Path, metavar="RUN_DIR|CHECKPOINT",
+                   help="a run directory, a seed_<s> directory or a checkpoint file")
+    p.add_argument("--episodes", type=int, default=100, help="evaluation episodes (default 100)")
+    p.add_argument("--stochastic", action="store_true", help="sample actions (default: the mean action)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="seed of the evaluation envs (env i gets seed + i); default: a fixed seed distinct "
+                        "from training seeds")
+    p.add_argument("--run-seed", type=int, default=None, metavar="K",
+                   help="which training seed's checkpoint to load when the run has several "
+                        "(default: the first)")
+    p.add_argument("--physics", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="physics override on every eval env, e.g. gravity=-5 body_mass.pole*=2 "
+                        "(gymnasium backend)")
+    p.add_argument("--backend", choices=["auto", "gymnasium", "envpool"],
+                   help="env backend (default: the training backend; gymnasium with --physics)")
+    p.add_argument("--video", type=Path, metavar="FILE.mp4", help="also record episode(s) to this MP4 file")
+    p.add_argument("--video-episodes", type=int, default=1, metavar="N",
+                   help="episodes in the video (default 1)")
+    p.add_argument("--video-size", default="480x480", metavar="WxH",
+                   help="video frame size (default 480x480)")
+    p.add_argument("--out", type=Path, metavar="FILE.json",
+                   help="where to write the results (default: RUN_DIR/eval.json, or next to the checkpoint)")
+    p.set_defaults(run=run)
+
+
+def first_run_seed(path: Path) -> int | None:
+    """For a run dir with several ``seed_<s>`` dirs: the first seed of its ``config.toml`` that has a dir
+    (the smallest if the config is unreadable); None otherwise (a single seed, a seed dir or a file)."""
+    if not path.is_dir():
+        return None
+    seeds = sorted(int(m.group(1)) for p in path.iterdir()
+                   if p.is_dir() and (m := _SEED_DIR.fullmatch(p.name)))
+    if len(seeds) < 2:
+        return None
+    from mjreinforce import config
+
+    try:
+        order = [int(s) for s in config.read_toml(path / "config.toml").get("seeds", [])]
+    except (UserError, OSError, ValueError, TypeError):
+        order = []
+    return next((s for s in order if s in seeds), seeds[0])
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"640x480"`` -> ``(640, 480)`` (width, height)."""
+    m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
+    if not m:
+        raise UserError(f"--video-size must look like WIDTHxHEIGHT, e.g. 480x480, got {text!r}")
+    return int(m.group(1)), int(m.group(2))
+
+
+def silence_mujoco_warnings() -> None:
+    """Stop MuJoCo printing its warnings to stderr (and MUJOCO_LOG.TXT); the physics guard turns the ones
+    that matter (bad qpos/qvel/qacc) into a one-line PhysicsUnstableError."""
+    import mujoco
+
+    mujoco.set_mju_user_warning(lambda _message: None)
+
+
+def default_output(path: Path) -> Path:
+    return (path.parent if path.is_file() else path) / "eval.json"
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.video is not None:
+        from mjreinforce.video import check_gl_settings
+
+        check_gl_settings()  # before anything imports mujoco: a bad MUJOCO_GL breaks that import
+    if args.episodes < 1:
+        raise UserError(f"--episodes must be >= 1, got {args.episodes}")
+    width, height = parse_size(args.video_size)
+    from mjreinforce.envs import resolve_backend
+    from mjreinforce.evaluation import DEFAULT_EVAL_SEED, eval_config, evaluate_policy
+    from mjreinforce.rundir import write_json_atomic
+    from mjreinforce.state import load_policy
+
+    silence_mujoco_warnings()
+    seed = DEFAULT_EVAL_SEED if args.seed is None else args.seed
+    run_seed = args.run_seed if args.run_seed is not None else first_run_seed(args.path)
+    trained = load_policy(args.path, seed=run_seed)
+    cfg = eval_config(trained.config, args.physics, args.backend)
+    print(f"checkpoint: {trained.path} (training seed {trained.seed}, {cfg.env_id})")
+    if args.video is not None:
+        from mjreinforce.video import record_video
+
+        video = record_video(trained, args.video, args.video_episodes, seed, not args.stochastic,
+                             args.physics, width, height)
+        print(f"video: {video.path} ({video.frames} frames at {video.fps:g} fps, "
+              f"returns {', '.join(f'{r:.1f}' for r in video.returns)})")
+    result = evaluate_policy(trained, args.episodes, seed, not args.stochastic, args.physics, args.backend)
+    summary = result.summary()
+    out = args.out or default_output(args.path)
+    write_json_atomic(out, {
+        **summary,
+        "checkpoint": str(trained.path),
+        "env_id": cfg.env_id,
+        "training_seed": trained.seed,
+        "eval_seed": seed,
+        "deterministic": not args.stochastic,
+        "physics": list(cfg.physics),
+        "backend": resolve_backend(cfg),
+    })
+    mode = "stochastic" if args.stochastic else "deterministic"
+    physics = ", ".join(cfg.physics) or "default"
+    print(f"{summary['episodes']} episodes, {mode}, eval seed {seed}, physics: {physics}")
+    for name in ("return", "length"):
+        print(f"  {name:<6}  mean {summary[f'{name}_mean']:10.2f}  std {summary[f'{name}_std']:9.2f}  "
+              f"min {summary[f'{name}_min']:10.2f}  max {summary[f'{name}_max']:10.2f}")
+    print(f"wrote {out}")
+    return 0

@@ -1,0 +1,140 @@
+"""Robustness of trained policies to physics they were not trained on.
+
+Every policy is evaluated deterministically at every point of a :class:`~mjreinforce.physics.PhysicsGrid`
+(e.g. ``gravity=-15:-5:11``). All (policy, point) pairs use the same env seeds ``seed + i``, so they start
+from the same initial states and differences come from the physics and the policy alone (common random
+numbers). The result is one row per episode; :func:`summary_table` reduces it to mean/std per point.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from mjreinforce.errors import UserError
+from mjreinforce.evaluation import DEFAULT_EVAL_SEED, check_physics, eval_config, evaluate_policy
+from mjreinforce.physics import PhysicsGrid, PhysicsUnstableError
+
+if TYPE_CHECKING:
+    from mjreinforce.state import TrainedPolicy
+
+COLUMNS = ("label", "value", "episode", "return", "length")
+"""Columns of :func:`evaluate_grid`'s table; ``episode`` counts from 1 within each (label, value)."""
+
+
+def grid_axis(grid: PhysicsGrid) -> np.ndarray:
+    """The varied number at each grid point, shape ``(count,)``.
+
+    ``grid.values`` is ``(count, numbers)``; with one number that column is the axis, otherwise exactly one
+    column may change along the grid (``opt.gravity=0,0,-15:0,0,-5:11`` varies only z). A grid that moves
+    several numbers at once has no single x axis and raises UserError.
+    """
+    values = np.asarray(grid.values, dtype=np.float64)
+    if values.shape[1] == 1:
+        return values[:, 0]
+    varying = [j for j in range(values.shape[1]) if np.ptp(values[:, j]) > 0]
+    if len(varying) != 1:
+        raise UserError(f"robustness grid for '{grid.target.key}' varies {len(varying)} numbers at once; "
+                        "vary exactly one, e.g. gravity=-15:-5:11")
+    return values[:, varying[0]]
+
+
+def evaluate_grid(
+    policies: Mapping[str, TrainedPolicy],
+    grid: PhysicsGrid,
+    episodes: int = 10,
+    seed: int = DEFAULT_EVAL_SEED,
+) -> pd.DataFrame:
+    """Deterministic returns of every policy (label -> policy) at every grid point.
+
+    Physics at a point: the policy's own fixed training overrides with the grid's key replaced by the
+    point's value (:func:`mjreinforce.evaluation.eval_config`), no randomization, gymnasium backend. The
+    grid's key is checked against every policy's model before the first episode, so a bad field or name
+    fails before any work. An unstable point raises PhysicsUnstableError naming the policy.
+
+    Returns a DataFrame with :data:`COLUMNS`, ``len(policies) * count * episodes`` rows ordered by label
+    (as given), value (grid order), episode.
+    """
+    if not policies:
+        raise UserError("no policies to evaluate")
+    if episodes < 1:
+        raise UserError(f"episodes must be >= 1, got {episodes}")
+    axis, specs = grid_axis(grid), grid.specs()
+    for trained in policies.values():
+        check_physics(eval_config(trained.config, specs[:1], backend="gymnasium"))
+    frames = []
+    for label, trained in policies.items():
+        for value, spec in zip(axis, specs, strict=True):
+            try:
+                result = evaluate_policy(trained, episodes, seed, physics=[spec], backend="gymnasium")
+            except PhysicsUnstableError as exc:
+                raise PhysicsUnstableError(f"policy '{label}': {exc}") from None
+            frames.append(pd.DataFrame({
+                "label": label,
+                "value": float(value),
+                "episode": np.arange(1, episodes + 1),
+                "return": result.returns,
+                "length": result.lengths,
+            }))
+    return pd.concat(frames, ignore_index=True)[list(COLUMNS)]
+
+
+def summary_table(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per (label, value) in table order: ``episodes, mean_return, std_return`` (ddof=0, the spread
+    over episodes), ``min_return, max_return, mean_length``."""
+    grouped = table.groupby(["label", "value"], sort=False)
+    out = grouped.agg(
+        episodes=("return", "size"),
+        mean_return=("return", "mean"),
+        std_return=("return", lambda x: float(np.std(x))),
+        min_return=("return", "min"),
+        max_return=("return", "max"),
+        mean_length=("length", "mean"),
+    )
+    return out.reset_index()
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path`` (mode as for a new file), then rename it over."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes 0600
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def markdown_report(table: pd.DataFrame, varied_key: str) -> str:
+    """The Markdown file: a heading, how the numbers were made, and :func:`summary_table` as a table."""
+    from mjreinforce.tables import to_markdown
+
+    episodes = int(table.groupby(["label", "value"]).size().max())
+    return (
+        f"# Robustness: return vs {varied_key}\n\n"
+        f"Deterministic policies, {episodes} episodes per point; std is over episodes.\n\n"
+        + to_markdown(summary_table(table))
+    )
+
+
+def write_robustness(table: pd.DataFrame, out_dir: Path, varied_key: str) -> list[Path]:
+    """Write ``robustness.csv`` (every episode), ``robustness.md`` (mean/std per label x value) and the
+    plot ``robustness.png``/``.svg`` into ``out_dir``; return the paths. Tables are written atomically."""
+    from mjreinforce.plotting import plot_robustness
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    csv_path, md_path = out_dir / "robustness.csv", out_dir / "robustness.md"
+    _write_text_atomic(csv_path, table.to_csv(index=False))
+    _write_text_atomic(md_path, markdown_report(table, varied_key))
+    return [csv_path, md_path, *plot_robustness(table, out_dir / "robustness", varied_key)]

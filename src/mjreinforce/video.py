@@ -1,0 +1,214 @@
+"""Offscreen rendering of a trained policy's episodes into an MP4 file.
+
+MuJoCo renders through the OpenGL context named by ``MUJOCO_GL``: ``osmesa`` (software, no display or
+GPU needed; the default here), ``egl`` (headless GPU) or ``glfw`` (needs a display). mujoco reads
+``MUJOCO_GL`` and PyOpenGL reads ``PYOPENGL_PLATFORM`` when they are first imported, so this module sets
+both to ``osmesa`` (only if unset) before importing anything GL; import it before mujoco/gymnasium for the
+defaults to take effect (the ``mjreinforce`` CLI sets them at start-up).
+
+Frames are ``env.render()`` arrays ``(height, width, 3)`` uint8, streamed to ffmpeg (imageio-ffmpeg,
+libx264, yuv420p) at the env's ``render_fps``, so the video plays in real time and memory stays flat for
+long episodes. The file is written to a temporary name beside the target and renamed only when complete.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import sys
+import tempfile
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mjreinforce.errors import UserError
+
+if TYPE_CHECKING:
+    from mjreinforce.state import TrainedPolicy
+
+os.environ.setdefault("MUJOCO_GL", "osmesa")  # critical: before mujoco / OpenGL are first imported
+os.environ.setdefault("PYOPENGL_PLATFORM", "osmesa")
+
+RENDERERS = ("osmesa", "egl", "glfw")
+"""``MUJOCO_GL`` values Gymnasium's MuJoCo renderer accepts."""
+
+FIX_HINT = "install libosmesa6 (apt-get install libosmesa6) and set MUJOCO_GL=osmesa PYOPENGL_PLATFORM=osmesa"
+
+
+@dataclass(frozen=True)
+class VideoResult:
+    """A written video: ``frames`` frames of ``height x width`` at ``fps``; a return per recorded episode."""
+
+    path: Path
+    frames: int
+    fps: float
+    width: int
+    height: int
+    returns: tuple[float, ...]
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def check_gl_settings() -> None:
+    """Raise UserError unless ``MUJOCO_GL`` names a renderer Gymnasium can use and ``PYOPENGL_PLATFORM``
+    agrees with it. Reads only the environment, so it can run before mujoco is imported (an invalid
+    ``MUJOCO_GL`` makes ``import mujoco`` itself fail)."""
+    backend = os.environ.get("MUJOCO_GL", "")
+    platform = os.environ.get("PYOPENGL_PLATFORM", "")
+    if backend not in RENDERERS:
+        raise UserError(f"no working offscreen renderer: MUJOCO_GL={backend!r} is not one of "
+                        f"{', '.join(RENDERERS)}; {FIX_HINT}")
+    if backend in ("osmesa", "egl") and platform and platform.lower() != backend:
+        raise UserError(f"no working offscreen renderer: MUJOCO_GL={backend} needs "
+                        f"PYOPENGL_PLATFORM={backend} (or unset), but it is {platform!r}; {FIX_HINT}")
+
+
+@contextmanager
+def _silenced_cleanup() -> Iterator[None]:
+    """Swallow "Exception ignored in __del__" reports while a renderer whose construction failed is freed
+    (Gymnasium's OffScreenViewer.__del__ fails on a viewer without a GL context)."""
+    hook = sys.unraisablehook
+    sys.unraisablehook = lambda _: None
+    try:
+        yield
+    finally:
+        gc.collect()
+        sys.unraisablehook = hook
+
+
+def first_frame(env: Any, width: int, height: int) -> np.ndarray:
+    """``env.render()`` once; any failure means there is no usable GL context -> one-line UserError.
+
+    The exception is turned into text inside the ``except`` and raised after it, so the failed renderer
+    objects are freed (quietly) before the UserError travels up.
+    """
+    failure: str | None = None
+    frame: Any = None
+    with _silenced_cleanup(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # glfw warns (DISPLAY missing) before it fails
+        try:
+            frame = env.render()
+        except Exception as exc:  # GL failures come as ImportError, RuntimeError, FatalError, ...
+            failure = _one_line(exc)
+    if failure is None and not (isinstance(frame, np.ndarray) and frame.shape == (height, width, 3)):
+        got = getattr(frame, "shape", type(frame).__name__)
+        failure = f"render() returned {got}, not ({height}, {width}, 3)"
+    if failure is not None:
+        backend = os.environ.get("MUJOCO_GL")
+        raise UserError(f"no working offscreen renderer (MUJOCO_GL={backend}: {failure}); {FIX_HINT}")
+    return frame
+
+
+def _new_file_mode() -> int:
+    """``0o666`` minus the process umask: the mode ``open()`` would give a new file."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+@contextmanager
+def atomic_mp4_writer(path: Path, fps: float) -> Iterator[Any]:
+    """An imageio ffmpeg writer on a temporary file beside ``path``, renamed to ``path`` on success and
+    deleted on any failure (including Ctrl-C), so ``path`` is either the old file or a complete video."""
+    import imageio.v2 as imageio
+
+    # the temp name ends in .mp4: ffmpeg picks the container from the extension
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp.mp4")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    os.chmod(tmp, _new_file_mode())  # mkstemp makes 0600; the video should be as readable as any new file
+    try:
+        writer = imageio.get_writer(tmp, format="FFMPEG", mode="I", fps=fps, codec="libx264",
+                                    pixelformat="yuv420p", macro_block_size=2, ffmpeg_log_level="error")
+        try:
+            yield writer
+        finally:
+            writer.close()
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _check_args(path: Path, episodes: int, width: int, height: int) -> None:
+    if path.suffix.lower() != ".mp4":
+        raise UserError(f"video file {path} must end in .mp4")
+    if episodes < 1:
+        raise UserError(f"video episodes must be >= 1, got {episodes}")
+    if width < 2 or height < 2 or width % 2 or height % 2:
+        raise UserError(f"video width and height must be even and >= 2 (H.264 yuv420p), got {width}x{height}")
+    if path.exists() and path.is_dir():
+        raise UserError(f"video path {path} is a directory")
+
+
+def _record_episodes(env: Any, obs: np.ndarray, frame: np.ndarray, writer: Any, trained: TrainedPolicy,
+                     episodes: int, seed: int, deterministic: bool) -> tuple[int, list[float]]:
+    """Step ``env`` (already reset with ``seed``, showing ``frame``) through ``episodes`` episodes, appending
+    every frame to ``writer``; return the frame count and each episode's return."""
+    frames, returns = 0, []
+    for episode in range(episodes):
+        if episode:
+            obs, _ = env.reset(seed=seed + episode)
+            frame = np.asarray(env.render())
+        writer.append_data(frame)
+        frames += 1
+        total, done = 0.0, False
+        while not done:
+            obs, reward, terminated, truncated, _ = env.step(trained.act(obs, deterministic))
+            total += float(reward)
+            writer.append_data(env.render())
+            frames += 1
+            done = bool(terminated or truncated)
+        returns.append(total)
+    return frames, returns
+
+
+def record_video(
+    trained: TrainedPolicy,
+    path: Path | str,
+    episodes: int = 1,
+    seed: int = 0,
+    deterministic: bool = True,
+    physics: Sequence[str] = (),
+    width: int = 480,
+    height: int = 480,
+) -> VideoResult:
+    """Record ``episodes`` episodes of ``trained`` into the MP4 file ``path``.
+
+    Episode ``i`` starts from ``env.reset(seed=seed + i)``, the initial state of evaluation episode ``i``
+    of :func:`mjreinforce.evaluation.evaluate_policy` with the same ``seed`` and physics on the gymnasium
+    backend (the training env's fixed overrides with ``physics`` merged on top, no randomization). The
+    first frame is the reset state; then one frame per env step. Raises UserError for bad arguments or
+    no working renderer.
+    """
+    import torch
+
+    from mjreinforce.evaluation import eval_config
+    from mjreinforce.physics import make_physics_env
+
+    path = Path(path)
+    _check_args(path, episodes, width, height)
+    check_gl_settings()
+    cfg = eval_config(trained.config, physics, backend="gymnasium")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    env = make_physics_env(cfg.env_id, cfg.physics, seed=seed, render_mode="rgb_array", width=width,
+                           height=height)
+    try:
+        obs, _ = env.reset(seed=seed)
+        frame = first_frame(env, width, height)
+        fps = float(env.metadata.get("render_fps") or 30)
+        with torch.random.fork_rng(devices=[]), atomic_mp4_writer(path, fps) as writer:
+            torch.manual_seed(seed)
+            frames, returns = _record_episodes(env, obs, frame, writer, trained, episodes, seed,
+                                               deterministic)
+    finally:
+        env.close()  # critical: frees the GL context now; left to interpreter exit it raises there
+    return VideoResult(path, frames, fps, width, height, tuple(returns))

@@ -1,0 +1,215 @@
+"""``mjreinforce eval`` and ``load_policy`` on a really trained policy (vpg on InvertedPendulum-v5).
+
+The policy is trained once per session (shared with test_video/test_robustness through the session's
+base temp dir): vpg preset, one seed, <= 80k steps, stopping at the target return 1000.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+import mjreinforce
+from mjreinforce import checkpoint
+from mjreinforce.cli import main
+from mjreinforce.cli.eval import first_run_seed
+from mjreinforce.config import load_preset, with_overrides
+from mjreinforce.evaluation import EVAL_SEED_OFFSET, evaluate_policy
+
+pytestmark = pytest.mark.slow
+
+TRAIN_SETTINGS = {"backend": "gymnasium", "seeds": (1,), "total_steps": 80_000, "eval_every": 5,
+                  "target_return": 1000.0, "tensorboard": False}
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A trained vpg run; reused if an earlier module of this session trained it already."""
+    path = tmp_path_factory.getbasetemp() / "trained-vpg-pendulum-80k"
+    if not (path / "summary.json").exists():
+        cfg = with_overrides(load_preset("vpg"), TRAIN_SETTINGS)
+        mjreinforce.train(cfg, path, overwrite=True, quiet=True, plot=False)
+    return path
+
+
+def last_eval_row(run_dir: Path) -> dict[str, str]:
+    with open(run_dir / "seed_1" / "evals.csv", newline="") as f:
+        return list(csv.DictReader(f))[-1]
+
+
+CLI = "import sys; from mjreinforce.cli import main; sys.exit(main(sys.argv[1:]))"  # the console script
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("mjreinforce eval: error: ")
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_eval_reaches_the_training_evaluation_return(run_dir: Path, capsys: pytest.CaptureFixture) -> None:
+    trained_eval = float(last_eval_row(run_dir)["eval_mean_return"])
+    assert main(["eval", str(run_dir), "--episodes", "20"]) == 0
+    report = json.loads((run_dir / "eval.json").read_text())  # default location: RUN_DIR/eval.json
+    assert report["episodes"] == 20 and report["deterministic"] is True and report["training_seed"] == 1
+    assert report["return_min"] <= report["return_mean"] <= report["return_max"]
+    assert report["length_min"] <= report["length_mean"] <= report["length_max"] <= 1000
+    # fresh episodes (other seeds than training's evaluation) reach the training evaluation return
+    assert report["return_mean"] == pytest.approx(trained_eval, rel=0.05)
+    out = capsys.readouterr().out
+    assert f"{report['return_mean']:.2f}" in out and "wrote" in out
+
+
+def test_evaluation_with_training_seeds_reproduces_the_last_training_evaluation(run_dir: Path) -> None:
+    row = last_eval_row(run_dir)
+    latest = json.loads((run_dir / "seed_1" / "checkpoints" / "latest.json").read_text())
+    if int(row["update"]) != latest["updates"]:
+        pytest.skip("training ran past its last evaluation; that policy is not the checkpointed one")
+    trained = mjreinforce.load_policy(run_dir)
+    result = evaluate_policy(trained, trained.config.eval_episodes, 1 + EVAL_SEED_OFFSET)
+    assert result.mean_return == pytest.approx(float(row["eval_mean_return"]), rel=1e-9)
+    assert float(result.lengths.mean()) == pytest.approx(float(row["eval_mean_length"]), rel=1e-9)
+
+
+def numpy_mean_action(weights: dict[str, np.ndarray], obs: np.ndarray) -> np.ndarray:
+    """The vpg policy's deterministic action by hand: two tanh layers, a linear mean, clipped to bounds."""
+    h = np.tanh(weights["mean_net.0.weight"] @ obs + weights["mean_net.0.bias"])
+    h = np.tanh(weights["mean_net.2.weight"] @ h + weights["mean_net.2.bias"])
+    mean = weights["mean_net.4.weight"] @ h + weights["mean_net.4.bias"]
+    return np.clip(mean, weights["act_low"], weights["act_high"])
+
+
+def test_load_policy_acts_in_a_plain_gymnasium_loop(run_dir: Path) -> None:
+    trained = mjreinforce.load_policy(run_dir)
+    assert trained.config.normalize_obs is False  # the hand computation below assumes raw observations
+    tensors, meta = checkpoint.load_checkpoint(checkpoint.latest_checkpoint(run_dir))
+    state = checkpoint.unflatten_state(meta["state"], tensors)
+    weights = {k: v.double().numpy() for k, v in state["policy"].items()}
+    env = gym.make("InvertedPendulum-v5")
+    try:
+        obs, _ = env.reset(seed=4242)
+        total, done, steps = 0.0, False, 0
+        while not done:
+            action = trained.act(obs)
+            assert action.shape == env.action_space.shape
+            assert np.all(action >= env.action_space.low) and np.all(action <= env.action_space.high)
+            np.testing.assert_allclose(action, numpy_mean_action(weights, obs), atol=1e-5)
+            obs, reward, terminated, truncated, _ = env.step(action)
+            total, steps, done = total + float(reward), steps + 1, terminated or truncated
+    finally:
+        env.close()
+    # the same episode through the vectorized evaluation (env 0 is seeded 4242 too) gives the same return
+    result = evaluate_policy(trained, 1, 4242)
+    assert result.returns[0] == pytest.approx(total) and result.lengths[0] == steps
+
+
+def test_loaded_policy_is_the_same_on_every_load(run_dir: Path) -> None:
+    first, second = mjreinforce.load_policy(run_dir), mjreinforce.load_policy(run_dir / "seed_1")
+    obs = np.random.default_rng(0).normal(scale=0.3, size=(32, 4))
+    np.testing.assert_array_equal(first.act(obs), second.act(obs))
+    np.testing.assert_allclose(first.act(obs[3]), first.act(obs)[3], atol=1e-6)  # one obs == a batch row
+    # stochastic actions are really sampled (the learned std is not zero) ...
+    torch.manual_seed(0)
+    sampled = first.act(obs, deterministic=False)
+    assert not np.allclose(sampled, first.act(obs))
+
+
+def test_stochastic_evaluation_is_reproducible_and_leaves_the_torch_rng_alone(run_dir: Path) -> None:
+    trained = mjreinforce.load_policy(run_dir)
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    a = evaluate_policy(trained, 2, 77, deterministic=False)
+    b = evaluate_policy(trained, 2, 77, deterministic=False)
+    assert torch.equal(torch.get_rng_state(), before)
+    np.testing.assert_array_equal(a.returns, b.returns)
+    np.testing.assert_array_equal(a.lengths, b.lengths)
+
+
+def test_first_run_seed_follows_the_config_order(tmp_path: Path) -> None:
+    for s in (2, 5, 9):
+        (tmp_path / f"seed_{s}").mkdir()
+    (tmp_path / "config.toml").write_text("seeds = [5, 2, 9]\n")
+    assert first_run_seed(tmp_path) == 5
+    (tmp_path / "config.toml").write_text("seeds = [7, 9]\n")  # 7 has no directory
+    assert first_run_seed(tmp_path) == 9
+    (tmp_path / "config.toml").unlink()
+    assert first_run_seed(tmp_path) == 2
+    assert first_run_seed(tmp_path / "seed_2") is None
+
+
+def test_run_seed_picks_that_seeds_checkpoint(run_dir: Path, tmp_path: Path, capsys) -> None:
+    multi = tmp_path / "run"
+    shutil.copytree(run_dir / "seed_1", multi / "seed_1")
+    shutil.copytree(run_dir / "seed_1", multi / "seed_3")
+    out = tmp_path / "e.json"
+    assert main(["eval", str(multi), "--run-seed", "3", "--episodes", "1", "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert Path(report["checkpoint"]).parts[-3] == "seed_3"  # (its meta still says seed 1: a copy)
+    assert main(["eval", str(multi), "--episodes", "1", "--out", str(out)]) == 0  # default: the first seed
+    assert Path(json.loads(out.read_text())["checkpoint"]).parts[-3] == "seed_1"
+    assert main(["eval", str(multi), "--run-seed", "4", "--episodes", "1"]) == 2
+    assert "no seed 4" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------- bad input
+BAD_INPUTS = {  # case -> fragments its one error line must contain
+    "no_checkpoint": ("no checkpoint",),
+    "corrupted_checkpoint": ("corrupted", "checksum"),
+    "unknown_body": ("no body named 'nosuch'", "cart", "pole"),
+    "unknown_field": ("unknown model field 'body_nosuch'", "body_mass"),
+    "unstable_physics": ("unstable", "gravity=-1000000000"),
+}
+
+
+@pytest.fixture(scope="module")
+def bad_input_runs(run_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple]:
+    """Every BAD_INPUTS case run through the CLI, all processes at once (they mostly wait on imports).
+
+    Returns ``case -> (exit code, stderr, its directory, the directory's file names before the run)``.
+    """
+    root = tmp_path_factory.mktemp("bad-inputs")
+    argv: dict[str, list[str]] = {}
+    (root / "no_checkpoint" / "seed_1").mkdir(parents=True)  # a seed that never wrote a checkpoint
+    argv["no_checkpoint"] = [str(root / "no_checkpoint")]
+    data = bytearray(checkpoint.latest_checkpoint(run_dir).read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped byte in the tensor data
+    (root / "corrupted_checkpoint").mkdir()
+    (root / "corrupted_checkpoint" / "ckpt_65.safetensors").write_bytes(bytes(data))
+    argv["corrupted_checkpoint"] = [str(root / "corrupted_checkpoint" / "ckpt_65.safetensors")]
+    for case, spec in (("unknown_body", "body_mass.nosuch=2"), ("unknown_field", "body_nosuch.pole=2"),
+                       ("unstable_physics", "gravity=-1e9")):
+        (root / case).mkdir()
+        out = root / case / "eval.json"
+        argv[case] = [str(run_dir), "--episodes", "2", "--physics", spec, "--out", str(out)]
+    before = {case: sorted(p.name for p in (root / case).iterdir()) for case in argv}
+    procs = {case: subprocess.Popen([sys.executable, "-c", CLI, "eval", *args], stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True) for case, args in argv.items()}
+    try:
+        results = {}
+        for case, proc in procs.items():
+            _, stderr = proc.communicate(timeout=240)  # bounded: a hang fails instead of blocking
+            results[case] = (proc.returncode, stderr, root / case, before[case])
+        return results
+    finally:
+        for proc in procs.values():
+            proc.kill()
+            proc.wait()
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS)
+def test_bad_input_is_one_line_and_writes_nothing(bad_input_runs: dict[str, tuple], case: str) -> None:
+    code, stderr, directory, before = bad_input_runs[case]
+    assert_one_line_error(subprocess.CompletedProcess([], code, "", stderr), *BAD_INPUTS[case])
+    assert sorted(p.name for p in directory.iterdir()) == before  # no eval.json, no temp file
