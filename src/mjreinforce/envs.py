@@ -119,10 +119,11 @@ class GymnasiumVecEnv:
         else:
             fns = [partial(gym.make, cfg.env_id, **make_kwargs) for _ in range(num_envs)]
         mode = gym.vector.AutoresetMode.SAME_STEP
+        # copy=False skips gymnasium's deepcopy of every observation; step() copies once instead.
         if cfg.env_workers > 0:
-            self.env: gym.vector.VectorEnv = gym.vector.AsyncVectorEnv(fns, autoreset_mode=mode)
+            self.env: gym.vector.VectorEnv = gym.vector.AsyncVectorEnv(fns, autoreset_mode=mode, copy=False)
         else:
-            self.env = gym.vector.SyncVectorEnv(fns, autoreset_mode=mode)
+            self.env = gym.vector.SyncVectorEnv(fns, autoreset_mode=mode, copy=False)
         self.num_envs = num_envs
         self._seed: int | None = seed
 
@@ -131,10 +132,11 @@ class GymnasiumVecEnv:
         resets continue each env's RNG, so episodes do not all start from the same state."""
         obs, _ = self.env.reset(seed=self._seed)
         self._seed = None
-        return obs
+        return obs.copy()
 
     def step(self, actions: np.ndarray) -> StepResult:
         obs, rewards, terminated, truncated, info = self.env.step(actions)
+        obs = obs.copy()
         final_obs = obs
         if "_final_obs" in info:
             final_obs = obs.copy()
