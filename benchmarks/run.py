@@ -1,0 +1,112 @@
+"""Benchmark mjreinforce on InvertedPendulum-v5, pinned to one CPU core; writes a Markdown report.
+
+Usage (``make bench`` runs the first line)::
+
+    .venv/bin/python benchmarks/run.py                       # full run -> benchmarks/RESULTS.md
+    .venv/bin/python benchmarks/run.py --quick               # smoke check -> /tmp/mjreinforce-bench-quick.md
+    .venv/bin/python benchmarks/run.py --only throughput --out /tmp/t.md
+    .venv/bin/python benchmarks/run.py --only solve --seeds 1,2 --include-tutorial
+
+Part 1 measures env steps/s side by side in this one process (raw stepping and training of the
+presets, each repeated, median reported); part 2 trains each seed until the deterministic
+evaluation reaches a return of 1000. Nothing is asserted: the report states each target of
+the issue with the measured value and PASS/FAIL. See benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_OUT = HERE / "RESULTS.md"
+DEFAULT_QUICK_OUT = Path("/tmp/mjreinforce-bench-quick.md")
+FULL_SEEDS = (1, 2, 3, 5, 8)
+QUICK_SEEDS = (1,)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="small budgets and one seed: a smoke check, not results")
+    p.add_argument("--only", choices=("throughput", "solve"), help="run only this part")
+    p.add_argument("--seeds", type=_seeds, help="seeds for the time-to-solve part, e.g. 1,2,3,5,8")
+    p.add_argument(
+        "--include-tutorial",
+        action="store_true",
+        help="also time-to-solve the tutorial preset (about 10 minutes per seed)",
+    )
+    p.add_argument("--repeats", type=int, help="repeats of each throughput measurement (default 3; --quick 2)")
+    p.add_argument("--core", type=int, help="CPU core to pin to (default: the highest one this process may use)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        help=f"report path (default {DEFAULT_OUT.relative_to(HERE.parent)}; --quick: {DEFAULT_QUICK_OUT})",
+    )
+    args = p.parse_args(argv)
+    if args.repeats is not None and args.repeats < 1:
+        p.error("--repeats must be >= 1")
+    return args
+
+
+def _seeds(text: str) -> tuple[int, ...]:
+    try:
+        seeds = tuple(int(s) for s in text.split(",") if s.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seeds must be comma-separated integers, got {text!r}") from None
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"seeds must be distinct and non-empty, got {text!r}")
+    return seeds
+
+
+def pin_to_one_core(core: int | None) -> int:
+    """Pin this process (and so every thread and child it creates later) to one core, and make
+    the numeric libraries use one thread. Must run before numpy/torch/envpool are imported."""
+    allowed = sorted(os.sched_getaffinity(0))
+    core = allowed[-1] if core is None else core
+    if core not in allowed:
+        sys.exit(f"run.py: core {core} is not available to this process (allowed: {allowed})")
+    os.sched_setaffinity(0, {core})
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = "1"
+    return core
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    core = pin_to_one_core(args.core)
+    import warnings
+
+    import gymnasium  # noqa: F401  (its logger installs a warnings filter; ours must come after it)
+    import torch
+
+    torch.set_num_threads(1)
+    torch.set_num_interop_threads(1)
+    warnings.filterwarnings("ignore", message=".*is out of date.*")
+    sys.path.insert(0, str(HERE))
+    import machine
+    import plan
+    import report
+
+    budgets = plan.QUICK if args.quick else plan.FULL
+    if args.repeats is not None:
+        budgets = budgets.with_repeats(args.repeats)
+    seeds = args.seeds or (QUICK_SEEDS if args.quick else FULL_SEEDS)
+    out = args.out or (DEFAULT_QUICK_OUT if args.quick else DEFAULT_OUT)
+    meta = machine.machine_and_versions(core)
+    results = report.Results(meta=meta, quick=args.quick, budgets=budgets)
+    if args.only in (None, "throughput"):
+        results.rows, results.configs["throughput"] = plan.run_throughput(budgets)
+    if args.only in (None, "solve"):
+        presets = ["vpg", "reinforce"] + (["tutorial"] if args.include_tutorial else [])
+        results.solves, results.configs["solve"] = plan.run_solve(presets, seeds, budgets)
+    machine.at_end(results.meta)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(report.render(results))
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
