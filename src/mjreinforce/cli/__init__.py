@@ -20,9 +20,10 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _commands() -> list[ModuleType]:
-    from mjreinforce.cli import plot, train
+    from mjreinforce.cli import eval as eval_command
+    from mjreinforce.cli import plot, robustness, sweep, train
 
-    return [train, plot]
+    return [train, eval_command, plot, robustness, sweep]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,6 +39,11 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MUJOCO_GL", "osmesa")
     os.environ.setdefault("PYOPENGL_PLATFORM", "osmesa")
     args = build_parser().parse_args(argv)
+    try:
+        import mujoco  # noqa: F401  -- fails at import on a bad MUJOCO_GL value
+    except (ImportError, RuntimeError) as exc:
+        print(f"mjreinforce {args.command}: error: cannot load MuJoCo: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return 2
     try:
         return int(args.run(args))
     except UserError as exc:

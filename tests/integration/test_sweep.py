@@ -1,0 +1,207 @@
+"""Sweeps: sweep-file validation (no Ray), the ``mjreinforce sweep`` CLI on bad input, and a CI-sized
+grid sweep on a real local Ray instance (started once for this module)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import os
+import textwrap
+from pathlib import Path
+from statistics import mean
+
+import pytest
+
+from mjreinforce.config import load_toml
+from mjreinforce.errors import UserError
+from mjreinforce.experiments import load_sweep, parse_sweep, run_sweep
+from mjreinforce.results import load_run
+from mjreinforce.trainer import train_seed
+
+os.environ.setdefault("MUJOCO_GL", "osmesa")  # Ray workers inherit the driver's environment
+os.environ.setdefault("PYOPENGL_PLATFORM", "osmesa")
+
+GRID = """
+preset = "vpg"
+seeds = [1, 2]
+metric = "final_window_mean_return"
+search = "grid"
+[config]
+total_steps = 2000
+backend = "gymnasium"
+num_envs = 8
+rollout_steps = 32
+eval_every = 0
+tensorboard = false
+[space]
+learning_rate = [1e-3, 3e-3]
+[asha]
+grace_period = 1000   # beyond this run's 8 updates: the scheduler is wired in but stops nothing
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "sweep.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+# --------------------------------------------------------------------------
+# Sweep files (no Ray)
+# --------------------------------------------------------------------------
+BAD_SWEEPS = {
+    "unknown top-level key": ('foo = 1\n[space]\nlearning_rate = [1e-3]\n', ("unknown key 'foo'",)),
+    "unknown space key": ("[space]\nlerning_rate = [1e-3]\n", ("'lerning_rate'", "[space]", "learning_rate")),
+    "unknown config key": ("[config]\ngama = 0.9\n[space]\nlearning_rate = [1e-3]\n", ("[config]", "'gama'", "gamma")),
+    "no space": ('preset = "vpg"\n', ("[space] is empty",)),
+    "empty space": ("[space]\n", ("[space] is empty",)),
+    "empty list": ("[space]\nlearning_rate = []\n", ("learning_rate", "empty list")),
+    "range in a grid": ("[space]\nlearning_rate = {low = 1e-4, high = 1e-2}\n", ("grid", "list", "random")),
+    "random without num_samples": ('search = "random"\n[space]\nlearning_rate = [1e-3]\n', ("num_samples",)),
+    "num_samples with grid": ("num_samples = 3\n[space]\nlearning_rate = [1e-3]\n", ("num_samples", "random")),
+    "low above high": ('search = "random"\nnum_samples = 2\n[space]\nlearning_rate = {low = 1e-2, high = 1e-4}\n',
+                       ("learning_rate", "low < high")),
+    "log with low 0": ('search = "random"\nnum_samples = 2\n[space]\n'
+                       "entropy_coef = {low = 0.0, high = 0.1, log = true}\n", ("entropy_coef", "low > 0")),
+    "searching seeds": ("[space]\nseeds = [[1], [2]]\n", ("seeds cannot be searched",)),
+    "invalid value": ("[space]\nlearning_rate = [1e-3, -1.0]\n", ("config point 1", "learning_rate must be > 0")),
+    "wrong value type": ("[space]\nnum_envs = [2, \"many\"]\n", ("config point 1", "num_envs", "integer")),
+    "unknown metric": ('metric = "return"\n[space]\nlearning_rate = [1e-3]\n', ("metric", "final_window_mean_return")),
+    "eval metric without eval": ('metric = "best_eval_mean_return"\n[config]\neval_every = 0\n'
+                                 "[space]\nlearning_rate = [1e-3]\n", ("best_eval_mean_return", "eval_every")),
+    "unknown asha key": ("[space]\nlearning_rate = [1e-3]\n[asha]\ngrace = 2\n", ("[asha]", "grace_period")),
+    "malformed toml": ("[space\n", ("not valid TOML",)),
+}
+
+
+@pytest.mark.parametrize("case", BAD_SWEEPS, ids=list(BAD_SWEEPS))
+def test_bad_sweep_files_are_one_line_user_errors(tmp_path, case):
+    text, fragments = BAD_SWEEPS[case]
+    with pytest.raises(UserError) as error:
+        load_sweep(write(tmp_path, text))
+    message = str(error.value)
+    assert "\n" not in message
+    for fragment in fragments:
+        assert fragment in message
+
+
+def test_missing_sweep_file_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match="sweep file not found"):
+        load_sweep(tmp_path / "nope.toml")
+
+
+def test_grid_points_are_the_product_in_file_order():
+    spec = parse_sweep({"space": {"learning_rate": [1e-3, 3e-3], "hidden_sizes": [[32], [64, 64], [8]]},
+                        "config": {"gamma": 0.9}})
+    assert spec.points == tuple({"learning_rate": lr, "hidden_sizes": h}
+                                for lr in (1e-3, 3e-3) for h in ([32], [64, 64], [8]))
+    assert spec.config(4).learning_rate == 3e-3 and spec.config(4).hidden_sizes == (64, 64)
+    assert spec.config(0).gamma == 0.9  # [config] applies to every point
+
+
+def test_random_points_are_reproducible_and_inside_their_ranges():
+    raw = {"search": "random", "num_samples": 40, "sample_seed": 7,
+           "space": {"learning_rate": {"low": 1e-5, "high": 1e-2, "log": True},
+                     "value_iterations": {"low": 1, "high": 4},
+                     "gamma": {"low": 0.9, "high": 0.999},
+                     "activation": ["tanh", "relu"]}}
+    points = parse_sweep(raw).points
+    assert len(points) == 40
+    assert points == parse_sweep(raw).points
+    assert points != parse_sweep(raw | {"sample_seed": 8}).points
+    assert all(1e-5 <= p["learning_rate"] <= 1e-2 and 0.9 <= p["gamma"] <= 0.999 for p in points)
+    assert {p["value_iterations"] for p in points} == {1, 2, 3, 4}  # integers, both ends included
+    assert {p["activation"] for p in points} == {"tanh", "relu"}
+    # log-uniform: about as many draws per decade; uniform would put ~90% in the top decade
+    assert sum(p["learning_rate"] < 1e-3 for p in points) >= 15
+
+
+# --------------------------------------------------------------------------
+# The CLI on bad input: exit code 2, one stderr line, nothing written
+# --------------------------------------------------------------------------
+CLI_CASES = {
+    "unknown key": ((), 'preset = "vpg"\ncolour = "red"\n[space]\nlearning_rate = [1e-3]\n', ("unknown key 'colour'",)),
+    "empty space": ((), 'preset = "vpg"\n[space]\n', ("[space] is empty",)),
+    "zero workers": (("--workers", "0"), GRID, ("--workers", ">= 1")),
+    "address that does not answer": (("--address", "127.0.0.1:1"), GRID, ("127.0.0.1:1", "no Ray cluster answers")),
+}
+
+
+@pytest.mark.parametrize("case", CLI_CASES, ids=list(CLI_CASES))
+def test_sweep_cli_bad_input(tmp_path, cli, case):
+    args, text, fragments = CLI_CASES[case]
+    sweep_file = write(tmp_path, text)
+    result = cli("sweep", str(sweep_file), "--out", "out", "--quiet", *args, cwd=tmp_path, timeout=60)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("mjreinforce sweep: error: ")
+    for fragment in fragments:
+        assert fragment in lines[0]
+    assert not (tmp_path / "out").exists()
+
+
+# --------------------------------------------------------------------------
+# A real sweep on a local Ray instance
+# --------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def local_ray():
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+def _final_window_mean(episodes_csv: Path, window: int) -> float:
+    """The mean return of the last ``window`` episodes, read from the table."""
+    with open(episodes_csv, newline="") as f:
+        returns = [float(row["return"]) for row in csv.DictReader(f)]
+    return mean(returns[-window:])
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_grid_sweep_on_local_ray(tmp_path, local_ray, read_csv):
+    spec = load_sweep(write(tmp_path, GRID))
+    out = tmp_path / "sweep"
+    result = run_sweep(spec, out, address=None, workers=2, quiet=True)
+
+    with open(out / "sweep_results.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [float(r["learning_rate"]) for r in rows] == [1e-3, 3e-3]
+    assert [r["finished_seeds"] for r in rows] == ["2", "2"]
+    for k, row in enumerate(rows):
+        trial = out / f"trial_{k}"
+        # the metric is the mean over seeds of the last-50-episode mean return, recomputed from the tables
+        expected = mean(_final_window_mean(trial / f"seed_{s}" / "episodes.csv", 50) for s in (1, 2))
+        assert float(row["final_window_mean_return"]) == pytest.approx(expected, abs=0.01)
+        assert result.points[k].metric == pytest.approx(expected, abs=0.01)
+        run = load_run(trial)  # each point is an ordinary run directory
+        assert run.seed_status == {1: "finished", 2: "finished"}
+        assert set(json.loads((trial / "summary.json").read_text())["seeds"]) == {"1", "2"}
+        assert load_toml(trial / "config.toml").learning_rate == float(row["learning_rate"])
+
+    metrics = [float(r["final_window_mean_return"]) for r in rows]
+    assert metrics[0] != metrics[1]
+    winner = max(range(2), key=lambda k: metrics[k])
+    assert result.best.trial == winner
+    best = load_toml(out / "best_config.toml")
+    assert best.learning_rate == float(rows[winner]["learning_rate"])
+    assert best.total_steps == 2000 and best.seeds == (1, 2) and best.num_envs == 8
+
+    # a trial trains a seed exactly as the in-process loop does
+    class Silent:
+        def update(self, event):
+            pass
+
+        def close(self):
+            pass
+
+    train_seed(spec.config(0), 1, tmp_path / "in_process", Silent())
+    drop = ("wall_seconds",)
+    assert read_csv(out / "trial_0" / "seed_1" / "episodes.csv", drop=drop) == read_csv(
+        tmp_path / "in_process" / "episodes.csv", drop=drop)
+    assert math.isfinite(result.best.metric)
