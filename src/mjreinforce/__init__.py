@@ -18,7 +18,14 @@ from mjreinforce.errors import UserError
 __version__ = "0.1.0"
 
 __all__ = [
-    "Config", "UserError", "load_policy", "load_preset", "load_toml", "save_toml", "train", "__version__",
+    "Config",
+    "UserError",
+    "load_policy",
+    "load_preset",
+    "load_toml",
+    "save_toml",
+    "train",
+    "__version__",
 ]
 
 

@@ -116,14 +116,15 @@ def _read_header(path: Path, data: bytes) -> dict:
     if not 0 < n <= _MAX_HEADER_BYTES or data[_LEN_BYTES] != ord("{"):
         # not safetensors; name the dangerous formats (a zip is what torch.save writes, 0x80 opens a pickle)
         if data.startswith(b"PK\x03\x04") or (data[0] == 0x80 and 2 <= data[1] <= 5):
-            raise UserError(f"{path} is a torch.save/pickle file, not a mjreinforce checkpoint; "
-                            "it is not loaded because unpickling can run arbitrary code")
+            raise UserError(
+                f"{path} is a torch.save/pickle file, not a mjreinforce checkpoint; "
+                "it is not loaded because unpickling can run arbitrary code"
+            )
         raise UserError(f"{path} is not a mjreinforce checkpoint (not a safetensors file)")
     if _LEN_BYTES + n > len(data):
-        raise UserError(f"checkpoint {path} is truncated ({len(data)} bytes; its header alone needs "
-                        f"{_LEN_BYTES + n})")
+        raise UserError(f"checkpoint {path} is truncated ({len(data)} bytes; its header alone needs {_LEN_BYTES + n})")
     try:
-        header = json.loads(data[_LEN_BYTES:_LEN_BYTES + n].decode("utf-8"))
+        header = json.loads(data[_LEN_BYTES : _LEN_BYTES + n].decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise UserError(f"checkpoint {path} is corrupted (unreadable header: {_one_line(e)})") from None
     if not isinstance(header, dict):
@@ -135,19 +136,25 @@ def _read_envelope(path: Path, header: dict) -> dict:
     """Return ``{"format_version", "checksum", "meta"}`` from the header, checking the format version."""
     metadata = header.get("__metadata__")
     if not isinstance(metadata, dict) or METADATA_KEY not in metadata:
-        raise UserError(f"{path} is a safetensors file but not a mjreinforce checkpoint "
-                        f"(no {METADATA_KEY!r} metadata)")
+        raise UserError(f"{path} is a safetensors file but not a mjreinforce checkpoint (no {METADATA_KEY!r} metadata)")
     try:
         envelope = json.loads(metadata[METADATA_KEY])
     except (TypeError, json.JSONDecodeError) as e:
         raise UserError(f"checkpoint {path} is corrupted (metadata: {_one_line(e)})") from None
     version = envelope.get("format_version") if isinstance(envelope, dict) else None
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1 \
-            or not isinstance(envelope.get("meta"), dict) or not isinstance(envelope.get("checksum"), str):
+    if (
+        not isinstance(version, int)
+        or isinstance(version, bool)
+        or version < 1
+        or not isinstance(envelope.get("meta"), dict)
+        or not isinstance(envelope.get("checksum"), str)
+    ):
         raise UserError(f"checkpoint {path} is corrupted (malformed mjreinforce metadata)")
     if version > FORMAT_VERSION:
-        raise UserError(f"checkpoint {path} has format version {version}, but this mjreinforce reads only "
-                        f"up to version {FORMAT_VERSION}; upgrade mjreinforce to load it")
+        raise UserError(
+            f"checkpoint {path} has format version {version}, but this mjreinforce reads only "
+            f"up to version {FORMAT_VERSION}; upgrade mjreinforce to load it"
+        )
     return envelope
 
 
@@ -239,7 +246,7 @@ def unflatten_state(skeleton: Any, tensors: dict[str, torch.Tensor]) -> Any:
     if not isinstance(skeleton, dict):
         return skeleton
     if len(skeleton) == 1:
-        (tag, value), = skeleton.items()
+        ((tag, value),) = skeleton.items()
         if tag == "__tensor__":
             return tensors[value]
         if tag == "__ndarray__":
@@ -275,8 +282,15 @@ def _checkpoint_files(checkpoint_dir: Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
-def save_checkpoint_rotating(checkpoint_dir: Path, step_label: int, tensors: dict[str, torch.Tensor],
-                             meta: dict, keep: int = 3, *, info: dict | None = None) -> Path:
+def save_checkpoint_rotating(
+    checkpoint_dir: Path,
+    step_label: int,
+    tensors: dict[str, torch.Tensor],
+    meta: dict,
+    keep: int = 3,
+    *,
+    info: dict | None = None,
+) -> Path:
     """Write ``ckpt_<step_label>.safetensors``, point ``latest.json`` at it, keep the ``keep`` newest.
 
     Order matters for crash safety: the new file is complete before ``latest.json`` names it, and old files
@@ -310,8 +324,10 @@ def _seed_latest(seed_dir: Path, shown: Path) -> Path:
         if files:
             return files[-1][1]
         where = shown if shown == seed_dir else f"{shown} ({seed_dir.name})"
-        raise UserError(f"no checkpoint in {where} (training wrote none; it may have stopped before its "
-                        "first checkpoint, or checkpointing was disabled)")
+        raise UserError(
+            f"no checkpoint in {where} (training wrote none; it may have stopped before its "
+            "first checkpoint, or checkpointing was disabled)"
+        )
     try:
         target = json.loads(pointer.read_text(encoding="utf-8"))["file"]
         if not isinstance(target, str) or Path(target).name != target:
@@ -350,6 +366,8 @@ def latest_checkpoint(path: Path, seed: int | None = None) -> Path:
     if not seeds:
         raise UserError(f"no checkpoint in {path} (training wrote none; no seed_<s> directories found)")
     if len(seeds) > 1:
-        raise UserError(f"{path} has {len(seeds)} seeds ({', '.join(map(str, seeds))}); "
-                        "pick one (seed=<s>, or --seed on the command line)")
+        raise UserError(
+            f"{path} has {len(seeds)} seeds ({', '.join(map(str, seeds))}); "
+            "pick one (seed=<s>, or --seed on the command line)"
+        )
     return _seed_latest(path / f"seed_{seeds[0]}", path)

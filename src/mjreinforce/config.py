@@ -177,6 +177,8 @@ def validate(cfg: Config) -> Config:
         raise UserError(f"env_workers must be >= 0, got {cfg.env_workers}")
     if not cfg.seeds:
         raise UserError("seeds must list at least one seed")
+    if any(not 0 <= s < 2**31 for s in cfg.seeds):
+        raise UserError(f"seeds must be integers in [0, 2^31), got {list(cfg.seeds)}")
     if len(set(cfg.seeds)) != len(cfg.seeds):
         raise UserError(f"seeds must be distinct, got {list(cfg.seeds)}")
     if cfg.advantage == "gae" and not cfg.use_critic:

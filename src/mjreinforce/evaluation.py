@@ -136,5 +136,6 @@ def evaluate_policy(
     check_physics(cfg)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return run_episodes(cfg, trained.policy, trained.normalizer, episodes, seed, deterministic,
-                            backend=resolve_backend(cfg))
+        return run_episodes(
+            cfg, trained.policy, trained.normalizer, episodes, seed, deterministic, backend=resolve_backend(cfg)
+        )

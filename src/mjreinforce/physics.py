@@ -448,8 +448,11 @@ def wrapper_state(env: gymnasium.Env) -> dict[str, Any] | None:
     """The randomization state of a PhysicsWrapper in ``env``'s wrapper chain (for checkpoints), or None."""
     while isinstance(env, gymnasium.Wrapper):
         if isinstance(env, PhysicsWrapper):
-            return {"rng": env._rng.bit_generator.state, "drawn": [list(d.value) for d in env._drawn],
-                    "episode_steps": env._episode_steps}
+            return {
+                "rng": env._rng.bit_generator.state,
+                "drawn": [list(d.value) for d in env._drawn],
+                "episode_steps": env._episode_steps,
+            }
         env = env.env
     return None
 

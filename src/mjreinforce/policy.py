@@ -16,8 +16,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
 from torch.distributions import Normal
+from torch.nn import functional as F
 
 from mjreinforce.config import Config
 
@@ -169,4 +169,3 @@ def make_policy(cfg: Config, obs_dim: int, act_dim: int, low: np.ndarray, high: 
 
         raise UserError("action_bound = 'tanh' needs finite action bounds; use 'clip'")
     return MLPPolicy(obs_dim, act_dim, low, high, cfg)
-

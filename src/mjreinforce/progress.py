@@ -69,8 +69,14 @@ class TqdmProgress:
 
         bar = self._bars.get(event.seed)
         if bar is None:
-            bar = tqdm(total=event.total, unit=self.unit, desc=f"seed {event.seed}", position=len(self._bars),
-                       dynamic_ncols=True, leave=True)
+            bar = tqdm(
+                total=event.total,
+                unit=self.unit,
+                desc=f"seed {event.seed}",
+                position=len(self._bars),
+                dynamic_ncols=True,
+                leave=True,
+            )
             self._bars[event.seed] = bar
         bar.n = min(event.done, event.total)  # type: ignore[attr-defined]
         bar.set_postfix_str(  # type: ignore[attr-defined]

@@ -40,8 +40,10 @@ def grid_axis(grid: PhysicsGrid) -> np.ndarray:
         return values[:, 0]
     varying = [j for j in range(values.shape[1]) if np.ptp(values[:, j]) > 0]
     if len(varying) != 1:
-        raise UserError(f"robustness grid for '{grid.target.key}' varies {len(varying)} numbers at once; "
-                        "vary exactly one, e.g. gravity=-15:-5:11")
+        raise UserError(
+            f"robustness grid for '{grid.target.key}' varies {len(varying)} numbers at once; "
+            "vary exactly one, e.g. gravity=-15:-5:11"
+        )
     return values[:, varying[0]]
 
 
@@ -75,13 +77,17 @@ def evaluate_grid(
                 result = evaluate_policy(trained, episodes, seed, physics=[spec], backend="gymnasium")
             except PhysicsUnstableError as exc:
                 raise PhysicsUnstableError(f"policy '{label}': {exc}") from None
-            frames.append(pd.DataFrame({
-                "label": label,
-                "value": float(value),
-                "episode": np.arange(1, episodes + 1),
-                "return": result.returns,
-                "length": result.lengths,
-            }))
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "label": label,
+                        "value": float(value),
+                        "episode": np.arange(1, episodes + 1),
+                        "return": result.returns,
+                        "length": result.lengths,
+                    }
+                )
+            )
     return pd.concat(frames, ignore_index=True)[list(COLUMNS)]
 
 

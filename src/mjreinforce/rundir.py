@@ -20,7 +20,13 @@ from mjreinforce.errors import UserError
 
 EPISODE_COLUMNS = ("seed", "episode", "env_steps", "return", "length", "terminated", "truncated", "wall_seconds")
 EVAL_COLUMNS = (
-    "seed", "update", "env_steps", "wall_seconds", "eval_mean_return", "eval_std_return", "eval_mean_length",
+    "seed",
+    "update",
+    "env_steps",
+    "wall_seconds",
+    "eval_mean_return",
+    "eval_std_return",
+    "eval_mean_length",
 )
 
 

@@ -106,8 +106,18 @@ class _SeedLogs:
         c = self.counters
         c.episodes += 1
         c.window.append(ep.ret)
-        self.episodes.write((self.seed, c.episodes, ep.env_steps, ep.ret, ep.length, int(ep.terminated),
-                             int(ep.truncated), round(wall, 4)))
+        self.episodes.write(
+            (
+                self.seed,
+                c.episodes,
+                ep.env_steps,
+                ep.ret,
+                ep.length,
+                int(ep.terminated),
+                int(ep.truncated),
+                round(wall, 4),
+            )
+        )
         if self.tb is not None:
             self.tb.add_scalar("episode/return", ep.ret, ep.env_steps)
             self.tb.add_scalar("episode/length", ep.length, ep.env_steps)
@@ -124,8 +134,17 @@ class _SeedLogs:
         c = self.counters
         c.evals += 1
         c.best_eval = result.mean_return if c.best_eval is None else max(c.best_eval, result.mean_return)
-        self.evals.write((self.seed, c.updates, env_steps, round(wall, 4), result.mean_return,
-                          float(result.returns.std()), float(result.lengths.mean())))
+        self.evals.write(
+            (
+                self.seed,
+                c.updates,
+                env_steps,
+                round(wall, 4),
+                result.mean_return,
+                float(result.returns.std()),
+                float(result.lengths.mean()),
+            )
+        )
         if self.tb is not None:
             self.tb.add_scalar("eval/mean_return", result.mean_return, env_steps)
 
@@ -165,15 +184,21 @@ def train_seed(cfg: Config, seed: int, out: Path, progress: Progress, resume: bo
     def save_checkpoint() -> None:
         counters.wall_seconds = wall()
         tensors, meta = state.capture(cfg, seed, learner, normalizer, collector, counters)
-        checkpoint.save_checkpoint_rotating(out / "checkpoints", counters.updates, tensors, meta,
-                                            info={"updates": counters.updates, "env_steps": collector.env_steps})
+        checkpoint.save_checkpoint_rotating(
+            out / "checkpoints",
+            counters.updates,
+            tensors,
+            meta,
+            info={"updates": counters.updates, "env_steps": collector.env_steps},
+        )
 
     with _GracefulInterrupt() as interrupt:
         try:
             while budget.done(counters.episodes, collector.env_steps) < budget.total:
                 # 1. collect a rollout with the current policy (no autograd graph)
-                rollout = collector.collect(policy, normalizer, cfg.rollout_steps,
-                                            on_episode=lambda ep: logs.episode(ep, wall()))
+                rollout = collector.collect(
+                    policy, normalizer, cfg.rollout_steps, on_episode=lambda ep: logs.episode(ep, wall())
+                )
                 # 2-3. returns/advantages and one update; normalizer statistics change only after it
                 learner.set_progress(budget.fraction(counters.episodes, collector.env_steps))
                 metrics = learner.update(rollout, normalizer)
@@ -182,12 +207,22 @@ def train_seed(cfg: Config, seed: int, out: Path, progress: Progress, resume: bo
                 # 4. log
                 rate = collector.env_steps / max(wall(), 1e-9)
                 logs.update(metrics, rate, collector.env_steps)
-                progress.update(ProgressEvent(seed, counters.episodes, collector.env_steps, _mean(counters.window),
-                                              rate, budget.done(counters.episodes, collector.env_steps), budget.total))
+                progress.update(
+                    ProgressEvent(
+                        seed,
+                        counters.episodes,
+                        collector.env_steps,
+                        _mean(counters.window),
+                        rate,
+                        budget.done(counters.episodes, collector.env_steps),
+                        budget.total,
+                    )
+                )
                 # 5. evaluate (deterministic, separate envs, fixed seeds) and stop at the target
                 if cfg.eval_every and counters.updates % cfg.eval_every == 0:
-                    result = run_episodes(cfg, policy, normalizer, cfg.eval_episodes, seed + EVAL_SEED_OFFSET,
-                                          backend=backend)
+                    result = run_episodes(
+                        cfg, policy, normalizer, cfg.eval_episodes, seed + EVAL_SEED_OFFSET, backend=backend
+                    )
                     logs.evaluation(result, collector.env_steps, wall())
                     if cfg.target_return is not None and result.mean_return >= cfg.target_return:
                         counters.target_hit = (collector.env_steps, wall())
@@ -204,9 +239,18 @@ def train_seed(cfg: Config, seed: int, out: Path, progress: Progress, resume: bo
             raise
         finally:
             result = _seed_result(seed, status, counters, collector.env_steps, wall())
-            progress.update(ProgressEvent(seed, counters.episodes, collector.env_steps, _mean(counters.window),
-                                          result.steps_per_second, budget.done(counters.episodes, collector.env_steps),
-                                          budget.total, final=True))
+            progress.update(
+                ProgressEvent(
+                    seed,
+                    counters.episodes,
+                    collector.env_steps,
+                    _mean(counters.window),
+                    result.steps_per_second,
+                    budget.done(counters.episodes, collector.env_steps),
+                    budget.total,
+                    final=True,
+                )
+            )
             write_json_atomic(out / "summary.json", result.__dict__ | {"backend": backend})
             logs.close()
             collector.env.close()
@@ -231,8 +275,13 @@ def _resume(out: Path, learner: Learner, normalizer: RunningNormalizer, collecto
 
 def _seed_result(seed: int, status: str, c: Counters, env_steps: int, wall: float) -> SeedResult:
     return SeedResult(
-        seed=seed, status=status, episodes=c.episodes, env_steps=env_steps, wall_seconds=wall,
-        final_window_mean_return=_mean(c.window), steps_per_second=env_steps / max(wall, 1e-9),
+        seed=seed,
+        status=status,
+        episodes=c.episodes,
+        env_steps=env_steps,
+        wall_seconds=wall,
+        final_window_mean_return=_mean(c.window),
+        steps_per_second=env_steps / max(wall, 1e-9),
         best_eval_mean_return=c.best_eval,
         steps_to_target=c.target_hit[0] if c.target_hit else None,
         seconds_to_target=c.target_hit[1] if c.target_hit else None,

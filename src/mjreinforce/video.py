@@ -64,11 +64,14 @@ def check_gl_settings() -> None:
     backend = os.environ.get("MUJOCO_GL", "")
     platform = os.environ.get("PYOPENGL_PLATFORM", "")
     if backend not in RENDERERS:
-        raise UserError(f"no working offscreen renderer: MUJOCO_GL={backend!r} is not one of "
-                        f"{', '.join(RENDERERS)}; {FIX_HINT}")
+        raise UserError(
+            f"no working offscreen renderer: MUJOCO_GL={backend!r} is not one of {', '.join(RENDERERS)}; {FIX_HINT}"
+        )
     if backend in ("osmesa", "egl") and platform and platform.lower() != backend:
-        raise UserError(f"no working offscreen renderer: MUJOCO_GL={backend} needs "
-                        f"PYOPENGL_PLATFORM={backend} (or unset), but it is {platform!r}; {FIX_HINT}")
+        raise UserError(
+            f"no working offscreen renderer: MUJOCO_GL={backend} needs "
+            f"PYOPENGL_PLATFORM={backend} (or unset), but it is {platform!r}; {FIX_HINT}"
+        )
 
 
 @contextmanager
@@ -126,8 +129,16 @@ def atomic_mp4_writer(path: Path, fps: float) -> Iterator[Any]:
     tmp = Path(tmp_name)
     os.chmod(tmp, _new_file_mode())  # mkstemp makes 0600; the video should be as readable as any new file
     try:
-        writer = imageio.get_writer(tmp, format="FFMPEG", mode="I", fps=fps, codec="libx264",
-                                    pixelformat="yuv420p", macro_block_size=2, ffmpeg_log_level="error")
+        writer = imageio.get_writer(
+            tmp,
+            format="FFMPEG",
+            mode="I",
+            fps=fps,
+            codec="libx264",
+            pixelformat="yuv420p",
+            macro_block_size=2,
+            ffmpeg_log_level="error",
+        )
         try:
             yield writer
         finally:
@@ -149,8 +160,16 @@ def _check_args(path: Path, episodes: int, width: int, height: int) -> None:
         raise UserError(f"video path {path} is a directory")
 
 
-def _record_episodes(env: Any, obs: np.ndarray, frame: np.ndarray, writer: Any, trained: TrainedPolicy,
-                     episodes: int, seed: int, deterministic: bool) -> tuple[int, list[float]]:
+def _record_episodes(
+    env: Any,
+    obs: np.ndarray,
+    frame: np.ndarray,
+    writer: Any,
+    trained: TrainedPolicy,
+    episodes: int,
+    seed: int,
+    deterministic: bool,
+) -> tuple[int, list[float]]:
     """Step ``env`` (already reset with ``seed``, showing ``frame``) through ``episodes`` episodes, appending
     every frame to ``writer``; return the frame count and each episode's return."""
     frames, returns = 0, []
@@ -199,16 +218,14 @@ def record_video(
     check_gl_settings()
     cfg = eval_config(trained.config, physics, backend="gymnasium")
     path.parent.mkdir(parents=True, exist_ok=True)
-    env = make_physics_env(cfg.env_id, cfg.physics, seed=seed, render_mode="rgb_array", width=width,
-                           height=height)
+    env = make_physics_env(cfg.env_id, cfg.physics, seed=seed, render_mode="rgb_array", width=width, height=height)
     try:
         obs, _ = env.reset(seed=seed)
         frame = first_frame(env, width, height)
         fps = float(env.metadata.get("render_fps") or 30)
         with torch.random.fork_rng(devices=[]), atomic_mp4_writer(path, fps) as writer:
             torch.manual_seed(seed)
-            frames, returns = _record_episodes(env, obs, frame, writer, trained, episodes, seed,
-                                               deterministic)
+            frames, returns = _record_episodes(env, obs, frame, writer, trained, episodes, seed, deterministic)
     finally:
         env.close()  # critical: frees the GL context now; left to interpreter exit it raises there
     return VideoResult(path, frames, fps, width, height, tuple(returns))

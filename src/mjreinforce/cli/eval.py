@@ -12,31 +12,54 @@ _SEED_DIR = re.compile(r"seed_(\d+)")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("eval", help="evaluate a trained policy",
-                       description="Evaluate a trained policy on fresh envs; deterministic (mean action) "
-                                   "by default.")
-    p.add_argument("path", type=Path, metavar="RUN_DIR|CHECKPOINT",
-                   help="a run directory, a seed_<s> directory or a checkpoint file")
+    p = sub.add_parser(
+        "eval",
+        help="evaluate a trained policy",
+        description="Evaluate a trained policy on fresh envs; deterministic (mean action) by default.",
+    )
+    p.add_argument(
+        "path",
+        type=Path,
+        metavar="RUN_DIR|CHECKPOINT",
+        help="a run directory, a seed_<s> directory or a checkpoint file",
+    )
     p.add_argument("--episodes", type=int, default=100, help="evaluation episodes (default 100)")
     p.add_argument("--stochastic", action="store_true", help="sample actions (default: the mean action)")
-    p.add_argument("--seed", type=int, default=None,
-                   help="seed of the evaluation envs (env i gets seed + i); default: a fixed seed distinct "
-                        "from training seeds")
-    p.add_argument("--run-seed", type=int, default=None, metavar="K",
-                   help="which training seed's checkpoint to load when the run has several "
-                        "(default: the first)")
-    p.add_argument("--physics", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
-                   help="physics override on every eval env, e.g. gravity=-5 body_mass.pole*=2 "
-                        "(gymnasium backend)")
-    p.add_argument("--backend", choices=["auto", "gymnasium", "envpool"],
-                   help="env backend (default: the training backend; gymnasium with --physics)")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="seed of the evaluation envs (env i gets seed + i); default: a fixed seed distinct from training seeds",
+    )
+    p.add_argument(
+        "--run-seed",
+        type=int,
+        default=None,
+        metavar="K",
+        help="which training seed's checkpoint to load when the run has several (default: the first)",
+    )
+    p.add_argument(
+        "--physics",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="physics override on every eval env, e.g. gravity=-5 body_mass.pole*=2 (gymnasium backend)",
+    )
+    p.add_argument(
+        "--backend",
+        choices=["auto", "gymnasium", "envpool"],
+        help="env backend (default: the training backend; gymnasium with --physics)",
+    )
     p.add_argument("--video", type=Path, metavar="FILE.mp4", help="also record episode(s) to this MP4 file")
-    p.add_argument("--video-episodes", type=int, default=1, metavar="N",
-                   help="episodes in the video (default 1)")
-    p.add_argument("--video-size", default="480x480", metavar="WxH",
-                   help="video frame size (default 480x480)")
-    p.add_argument("--out", type=Path, metavar="FILE.json",
-                   help="where to write the results (default: RUN_DIR/eval.json, or next to the checkpoint)")
+    p.add_argument("--video-episodes", type=int, default=1, metavar="N", help="episodes in the video (default 1)")
+    p.add_argument("--video-size", default="480x480", metavar="WxH", help="video frame size (default 480x480)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        metavar="FILE.json",
+        help="where to write the results (default: RUN_DIR/eval.json, or next to the checkpoint)",
+    )
     p.set_defaults(run=run)
 
 
@@ -45,8 +68,7 @@ def first_run_seed(path: Path) -> int | None:
     (the smallest if the config is unreadable); None otherwise (a single seed, a seed dir or a file)."""
     if not path.is_dir():
         return None
-    seeds = sorted(int(m.group(1)) for p in path.iterdir()
-                   if p.is_dir() and (m := _SEED_DIR.fullmatch(p.name)))
+    seeds = sorted(int(m.group(1)) for p in path.iterdir() if p.is_dir() and (m := _SEED_DIR.fullmatch(p.name)))
     if len(seeds) < 2:
         return None
     from mjreinforce import config
@@ -100,28 +122,36 @@ def run(args: argparse.Namespace) -> int:
     if args.video is not None:
         from mjreinforce.video import record_video
 
-        video = record_video(trained, args.video, args.video_episodes, seed, not args.stochastic,
-                             args.physics, width, height)
-        print(f"video: {video.path} ({video.frames} frames at {video.fps:g} fps, "
-              f"returns {', '.join(f'{r:.1f}' for r in video.returns)})")
+        video = record_video(
+            trained, args.video, args.video_episodes, seed, not args.stochastic, args.physics, width, height
+        )
+        print(
+            f"video: {video.path} ({video.frames} frames at {video.fps:g} fps, "
+            f"returns {', '.join(f'{r:.1f}' for r in video.returns)})"
+        )
     result = evaluate_policy(trained, args.episodes, seed, not args.stochastic, args.physics, args.backend)
     summary = result.summary()
     out = args.out or default_output(args.path)
-    write_json_atomic(out, {
-        **summary,
-        "checkpoint": str(trained.path),
-        "env_id": cfg.env_id,
-        "training_seed": trained.seed,
-        "eval_seed": seed,
-        "deterministic": not args.stochastic,
-        "physics": list(cfg.physics),
-        "backend": resolve_backend(cfg),
-    })
+    write_json_atomic(
+        out,
+        {
+            **summary,
+            "checkpoint": str(trained.path),
+            "env_id": cfg.env_id,
+            "training_seed": trained.seed,
+            "eval_seed": seed,
+            "deterministic": not args.stochastic,
+            "physics": list(cfg.physics),
+            "backend": resolve_backend(cfg),
+        },
+    )
     mode = "stochastic" if args.stochastic else "deterministic"
     physics = ", ".join(cfg.physics) or "default"
     print(f"{summary['episodes']} episodes, {mode}, eval seed {seed}, physics: {physics}")
     for name in ("return", "length"):
-        print(f"  {name:<6}  mean {summary[f'{name}_mean']:10.2f}  std {summary[f'{name}_std']:9.2f}  "
-              f"min {summary[f'{name}_min']:10.2f}  max {summary[f'{name}_max']:10.2f}")
+        print(
+            f"  {name:<6}  mean {summary[f'{name}_mean']:10.2f}  std {summary[f'{name}_std']:9.2f}  "
+            f"min {summary[f'{name}_min']:10.2f}  max {summary[f'{name}_max']:10.2f}"
+        )
     print(f"wrote {out}")
     return 0

@@ -9,22 +9,39 @@ from mjreinforce.errors import UserError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    description = ("Evaluate each run's policy (deterministic) at every value of a physics grid; write "
-                   "robustness.csv, robustness.md and a plot of return vs the value.")
-    p = sub.add_parser("robustness", help="evaluate policies across a grid of physics values",
-                       description=description)
-    p.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR",
-                   help="run directories, seed directories or checkpoint files")
-    p.add_argument("--vary", required=True, metavar="KEY=LOW:HIGH:COUNT",
-                   help="the grid, e.g. gravity=-15:-5:11 or body_mass.pole*=0.5:2:7")
+    description = (
+        "Evaluate each run's policy (deterministic) at every value of a physics grid; write "
+        "robustness.csv, robustness.md and a plot of return vs the value."
+    )
+    p = sub.add_parser("robustness", help="evaluate policies across a grid of physics values", description=description)
+    p.add_argument(
+        "run_dirs",
+        nargs="+",
+        type=Path,
+        metavar="RUN_DIR",
+        help="run directories, seed directories or checkpoint files",
+    )
+    p.add_argument(
+        "--vary",
+        required=True,
+        metavar="KEY=LOW:HIGH:COUNT",
+        help="the grid, e.g. gravity=-15:-5:11 or body_mass.pole*=0.5:2:7",
+    )
     p.add_argument("--episodes", type=int, default=10, help="episodes per policy and grid value (default 10)")
-    p.add_argument("--seed", type=int, default=None,
-                   help="seed of the evaluation envs (env i gets seed + i); default: as mjreinforce eval")
-    p.add_argument("--run-seed", type=int, default=None, metavar="K",
-                   help="which training seed's checkpoint to load from runs with several "
-                        "(default: the first)")
-    p.add_argument("--labels",
-                   help="comma-separated policy names, one per RUN_DIR (default: the directory names)")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="seed of the evaluation envs (env i gets seed + i); default: as mjreinforce eval",
+    )
+    p.add_argument(
+        "--run-seed",
+        type=int,
+        default=None,
+        metavar="K",
+        help="which training seed's checkpoint to load from runs with several (default: the first)",
+    )
+    p.add_argument("--labels", help="comma-separated policy names, one per RUN_DIR (default: the directory names)")
     p.add_argument("--out", type=Path, help="output directory (default: the first RUN_DIR)")
     p.set_defaults(run=run)
 
@@ -34,8 +51,9 @@ def policy_labels(run_dirs: list[Path], labels: str | None) -> list[str]:
     if labels is not None:
         names = [name.strip() for name in labels.split(",")]
         if len(names) != len(run_dirs) or not all(names):
-            raise UserError(f"--labels needs {len(run_dirs)} non-empty comma-separated names "
-                            f"(one per RUN_DIR), got {labels!r}")
+            raise UserError(
+                f"--labels needs {len(run_dirs)} non-empty comma-separated names (one per RUN_DIR), got {labels!r}"
+            )
     else:
         names = [p.resolve().name or str(p) for p in run_dirs]
         if len(set(names)) < len(names):

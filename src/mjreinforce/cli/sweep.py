@@ -14,32 +14,45 @@ from mjreinforce.errors import UserError
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "sweep", help="hyper-parameter sweep on Ray Tune",
+        "sweep",
+        help="hyper-parameter sweep on Ray Tune",
         description="Train every config point of SWEEP.toml over its seeds on Ray Tune; writes "
-                    "OUT/trial_<k>/ run directories, OUT/sweep_results.csv and OUT/best_config.toml.",
+        "OUT/trial_<k>/ run directories, OUT/sweep_results.csv and OUT/best_config.toml.",
     )
-    p.add_argument("sweep_file", type=Path, metavar="SWEEP.toml",
-                   help="sweep file: preset, seeds, metric, search, [config], [space], [asha]")
-    p.add_argument("--address", default=None,
-                   help="Ray cluster address (HOST:PORT, ray://HOST:PORT or auto); default: a local instance")
+    p.add_argument(
+        "sweep_file",
+        type=Path,
+        metavar="SWEEP.toml",
+        help="sweep file: preset, seeds, metric, search, [config], [space], [asha]",
+    )
+    p.add_argument(
+        "--address",
+        default=None,
+        help="Ray cluster address (HOST:PORT, ray://HOST:PORT or auto); default: a local instance",
+    )
     p.add_argument("--out", type=Path, default=None, help="sweep directory (default runs/sweep-<file name>)")
-    p.add_argument("--workers", type=int, default=None,
-                   help="trials at once, and CPUs of a local Ray instance (default: all cores of the "
-                        "local instance, or of the cluster with --address)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="trials at once, and CPUs of a local Ray instance (default: all cores of the "
+        "local instance, or of the cluster with --address)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace an existing sweep in --out")
     p.add_argument("--quiet", action="store_true", help="no Ray Tune status tables or worker logs")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from mjreinforce.experiments import load_sweep, run_sweep
+    from mjreinforce.sweep import load_sweep, run_sweep
 
     if args.workers is not None and args.workers < 1:
         raise UserError(f"--workers must be >= 1, got {args.workers}")
     sweep = load_sweep(args.sweep_file)
     out = args.out or Path("runs") / f"sweep-{args.sweep_file.stem}"
-    result = run_sweep(sweep, out, address=args.address, workers=args.workers, overwrite=args.overwrite,
-                       quiet=args.quiet)
+    result = run_sweep(
+        sweep, out, address=args.address, workers=args.workers, overwrite=args.overwrite, quiet=args.quiet
+    )
     print(format_table(result))
     print(f"best: {result.best.run_dir} ({result.metric} {result.best.metric:.2f})")
     print(f"results: {result.results_csv}")

@@ -12,8 +12,11 @@ from mjreinforce.errors import UserError
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a policy", description="Train a policy over one or more seeds.")
-    p.add_argument("--preset", default=None,
-                   help=f"preset name ({', '.join(cfgmod.preset_names())}); default {cfgmod.DEFAULT_PRESET}")
+    p.add_argument(
+        "--preset",
+        default=None,
+        help=f"preset name ({', '.join(cfgmod.preset_names())}); default {cfgmod.DEFAULT_PRESET}",
+    )
     p.add_argument("--config", type=Path, help="TOML file of config keys, applied on top of the preset")
     p.add_argument("--env", dest="env_id", help="Gymnasium env id, e.g. InvertedPendulum-v5, HalfCheetah-v5")
     p.add_argument("--seeds", help="comma-separated seeds, e.g. 1,2,3,5,8")
@@ -24,12 +27,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--num-envs", type=int, help="vectorized envs per seed")
     p.add_argument("--env-workers", type=int, help="0: step envs in-process; k>0: async workers / envpool threads")
     p.add_argument("--target-return", type=float, help="stop a seed once its evaluation mean reaches this")
-    p.add_argument("--workers", type=int, default=None,
-                   help="seeds trained in parallel worker processes (default: number of cores)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="seeds trained in parallel worker processes (default: number of cores)",
+    )
     p.add_argument("--out", type=Path, default=None, help="run directory (default runs/<preset>-<env>)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any config key")
-    p.add_argument("--resume", type=Path, metavar="RUN_DIR",
-                   help="continue an interrupted or killed run from its checkpoints (other config flags are ignored)")
+    p.add_argument(
+        "--resume",
+        type=Path,
+        metavar="RUN_DIR",
+        help="continue an interrupted or killed run from its checkpoints (other config flags are ignored)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
     p.add_argument("--quiet", action="store_true", help="plain periodic lines instead of a progress bar")
     p.add_argument("--no-plot", action="store_true", help="skip the learning-curve plot at the end")
@@ -65,8 +76,9 @@ def run(args: argparse.Namespace) -> int:
     if args.workers is not None and args.workers < 1:
         raise UserError(f"--workers must be >= 1, got {args.workers}")
     if args.resume is not None:
-        result = resume_run(args.resume, quiet=args.quiet, plot=not args.no_plot,
-                            workers=args.workers or min(os.cpu_count() or 1, 2))
+        result = resume_run(
+            args.resume, quiet=args.quiet, plot=not args.no_plot, workers=args.workers or min(os.cpu_count() or 1, 2)
+        )
         _report(result)
         return 0
     cfg, preset = resolve_config(args)
@@ -74,8 +86,9 @@ def run(args: argparse.Namespace) -> int:
     if args.seeds is not None and not cfg.seeds:
         raise UserError("--seeds needs at least one seed")
     workers = args.workers if args.workers is not None else min(os.cpu_count() or 1, len(cfg.seeds))
-    result = train(cfg, out, overwrite=args.overwrite, quiet=args.quiet, preset=preset, plot=not args.no_plot,
-                   workers=workers)
+    result = train(
+        cfg, out, overwrite=args.overwrite, quiet=args.quiet, preset=preset, plot=not args.no_plot, workers=workers
+    )
     _report(result)
     return 0
 
@@ -83,7 +96,9 @@ def run(args: argparse.Namespace) -> int:
 def _report(result) -> None:  # type: ignore[no-untyped-def]
     print(f"run directory: {result.run_dir}")
     for seed, r in result.seeds.items():
-        print(f"  seed {seed}: {r.episodes} episodes, {r.env_steps} env steps, {r.wall_seconds:.1f} s, "
-              f"final mean return (last {result.config.stats_window}) {r.final_window_mean_return:.1f}")
+        print(
+            f"  seed {seed}: {r.episodes} episodes, {r.env_steps} env steps, {r.wall_seconds:.1f} s, "
+            f"final mean return (last {result.config.stats_window}) {r.final_window_mean_return:.1f}"
+        )
     for path in result.plots:
         print(f"plot: {path}")
