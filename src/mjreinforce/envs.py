@@ -8,7 +8,6 @@ observation in ``final_obs``. Terminated and truncated stay separate flags.
 from __future__ import annotations
 
 import difflib
-import importlib.util
 import warnings
 from dataclasses import dataclass
 from functools import partial
@@ -77,7 +76,12 @@ def inspect_env(env_id: str) -> EnvSpec:
 
 
 def envpool_available() -> bool:
-    return importlib.util.find_spec("envpool") is not None
+    """True when envpool is installed *and* imports (a broken install counts as absent)."""
+    try:
+        import envpool  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def envpool_supports(env_id: str) -> bool:
@@ -94,7 +98,9 @@ def resolve_backend(cfg: Config) -> str:
         return "gymnasium"
     if cfg.backend == "envpool":
         if not envpool_available():
-            raise UserError("backend 'envpool' asked for but envpool is not installed (pip install envpool)")
+            raise UserError(
+                "backend 'envpool' asked for but envpool is not installed or fails to import (pip install envpool)"
+            )
         if not envpool_supports(cfg.env_id):
             raise UserError(f"envpool cannot run {cfg.env_id}; use --backend gymnasium")
         if needs_gymnasium:

@@ -27,8 +27,14 @@ from mjreinforce.evaluation import EVAL_SEED_OFFSET, evaluate_policy
 
 pytestmark = pytest.mark.slow
 
-TRAIN_SETTINGS = {"backend": "gymnasium", "seeds": (1,), "total_steps": 80_000, "eval_every": 5,
-                  "target_return": 1000.0, "tensorboard": False}
+TRAIN_SETTINGS = {
+    "backend": "gymnasium",
+    "seeds": (1,),
+    "total_steps": 80_000,
+    "eval_every": 5,
+    "target_return": 1000.0,
+    "tensorboard": False,
+}
 
 
 @pytest.fixture(scope="module")
@@ -188,14 +194,21 @@ def bad_input_runs(run_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> d
     (root / "corrupted_checkpoint").mkdir()
     (root / "corrupted_checkpoint" / "ckpt_65.safetensors").write_bytes(bytes(data))
     argv["corrupted_checkpoint"] = [str(root / "corrupted_checkpoint" / "ckpt_65.safetensors")]
-    for case, spec in (("unknown_body", "body_mass.nosuch=2"), ("unknown_field", "body_nosuch.pole=2"),
-                       ("unstable_physics", "gravity=-1e9")):
+    for case, spec in (
+        ("unknown_body", "body_mass.nosuch=2"),
+        ("unknown_field", "body_nosuch.pole=2"),
+        ("unstable_physics", "gravity=-1e9"),
+    ):
         (root / case).mkdir()
         out = root / case / "eval.json"
         argv[case] = [str(run_dir), "--episodes", "2", "--physics", spec, "--out", str(out)]
     before = {case: sorted(p.name for p in (root / case).iterdir()) for case in argv}
-    procs = {case: subprocess.Popen([sys.executable, "-c", CLI, "eval", *args], stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, text=True) for case, args in argv.items()}
+    procs = {
+        case: subprocess.Popen(
+            [sys.executable, "-c", CLI, "eval", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for case, args in argv.items()
+    }
     try:
         results = {}
         for case, proc in procs.items():

@@ -68,7 +68,8 @@ def test_seeds_in_workers_give_the_same_episodes_as_in_process(tmp_path, read_cs
         assert in_workers.seeds[seed].episodes == len(got)
     # the two seeds differ (the comparison above is not trivially true)
     assert read_csv(tmp_path / "parallel" / "seed_1" / "episodes.csv", drop=("wall_seconds",)) != read_csv(
-        tmp_path / "parallel" / "seed_2" / "episodes.csv", drop=("wall_seconds",))
+        tmp_path / "parallel" / "seed_2" / "episodes.csv", drop=("wall_seconds",)
+    )
     assert set(summary(tmp_path / "parallel")["seeds"]) == {"1", "2"}
 
 
@@ -128,14 +129,30 @@ def test_ctrl_c_stops_the_workers_and_keeps_finished_seeds_readable(tmp_path, cl
     run must stop (exit 130) with every worker reaped."""
     out = tmp_path / "run"
     settings = [item for key, value in TINY.items() for item in ("--set", f"{key}={value}")]
-    args = ("train", "--preset", "vpg", "--seeds", "1,2,3", "--steps", "12000", "--workers", "2",
-            "--out", str(out), "--quiet", "--no-plot", *settings)
-    proc = subprocess.Popen(cli.command(*args), cwd=tmp_path, env=cli.env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    args = (
+        "train",
+        "--preset",
+        "vpg",
+        "--seeds",
+        "1,2,3",
+        "--steps",
+        "12000",
+        "--workers",
+        "2",
+        "--out",
+        str(out),
+        "--quiet",
+        "--no-plot",
+        *settings,
+    )
+    proc = subprocess.Popen(
+        cli.command(*args), cwd=tmp_path, env=cli.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         deadline = time.monotonic() + 180
-        while not (_has_episode_rows(out / "seed_3" / "episodes.csv")
-                   and "finished" in (_status(out, 1), _status(out, 2))):
+        while not (
+            _has_episode_rows(out / "seed_3" / "episodes.csv") and "finished" in (_status(out, 1), _status(out, 2))
+        ):
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < deadline, "seed 3 never started"
             time.sleep(0.02)

@@ -25,8 +25,14 @@ from mjreinforce.state import TrainedPolicy
 
 pytestmark = pytest.mark.slow
 
-TRAIN_SETTINGS = {"backend": "gymnasium", "seeds": (1,), "total_steps": 80_000, "eval_every": 5,
-                  "target_return": 1000.0, "tensorboard": False}
+TRAIN_SETTINGS = {
+    "backend": "gymnasium",
+    "seeds": (1,),
+    "total_steps": 80_000,
+    "eval_every": 5,
+    "target_return": 1000.0,
+    "tensorboard": False,
+}
 CLI = "import sys; from mjreinforce.cli import main; sys.exit(main(sys.argv[1:]))"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -98,8 +104,20 @@ def test_grid_axis_needs_exactly_one_varied_number() -> None:
 
 def test_robustness_cli(run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "rob"
-    code = main(["robustness", str(run_dir), "--vary", "gravity=-11:-7:3", "--episodes", "2",
-                 "--out", str(out), "--labels", "vpg"])
+    code = main(
+        [
+            "robustness",
+            str(run_dir),
+            "--vary",
+            "gravity=-11:-7:3",
+            "--episodes",
+            "2",
+            "--out",
+            str(out),
+            "--labels",
+            "vpg",
+        ]
+    )
     assert code == 0
     table = pd.read_csv(out / "robustness.csv")
     assert len(table) == 3 * 2 and set(table["label"]) == {"vpg"}
@@ -108,8 +126,9 @@ def test_robustness_cli(run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFix
 
 
 def test_robustness_cli_labels_must_match_the_runs(run_dir: Path, tmp_path: Path, capsys) -> None:
-    code = main(["robustness", str(run_dir), "--vary", "gravity=-11:-7:3", "--labels", "a,b",
-                 "--out", str(tmp_path / "rob")])
+    code = main(
+        ["robustness", str(run_dir), "--vary", "gravity=-11:-7:3", "--labels", "a,b", "--out", str(tmp_path / "rob")]
+    )
     assert code == 2
     assert "--labels needs 1" in capsys.readouterr().err
     assert not (tmp_path / "rob").exists()
@@ -117,9 +136,13 @@ def test_robustness_cli_labels_must_match_the_runs(run_dir: Path, tmp_path: Path
 
 def test_robustness_cli_unknown_body(run_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "rob"
-    result = subprocess.run([sys.executable, "-c", CLI, "robustness", str(run_dir), "--vary",
-                             "body_mass.nosuch=1:2:3", "--out", str(out)],
-                            capture_output=True, text=True, timeout=180, env=dict(os.environ))
+    result = subprocess.run(
+        [sys.executable, "-c", CLI, "robustness", str(run_dir), "--vary", "body_mass.nosuch=1:2:3", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=dict(os.environ),
+    )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()

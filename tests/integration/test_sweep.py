@@ -52,7 +52,7 @@ def write(tmp_path: Path, text: str, name: str = "sweep.toml") -> Path:
 # Sweep files (no Ray)
 # --------------------------------------------------------------------------
 BAD_SWEEPS = {
-    "unknown top-level key": ('foo = 1\n[space]\nlearning_rate = [1e-3]\n', ("unknown key 'foo'",)),
+    "unknown top-level key": ("foo = 1\n[space]\nlearning_rate = [1e-3]\n", ("unknown key 'foo'",)),
     "unknown space key": ("[space]\nlerning_rate = [1e-3]\n", ("'lerning_rate'", "[space]", "learning_rate")),
     "unknown config key": ("[config]\ngama = 0.9\n[space]\nlearning_rate = [1e-3]\n", ("[config]", "'gama'", "gamma")),
     "no space": ('preset = "vpg"\n', ("[space] is empty",)),
@@ -61,16 +61,22 @@ BAD_SWEEPS = {
     "range in a grid": ("[space]\nlearning_rate = {low = 1e-4, high = 1e-2}\n", ("grid", "list", "random")),
     "random without num_samples": ('search = "random"\n[space]\nlearning_rate = [1e-3]\n', ("num_samples",)),
     "num_samples with grid": ("num_samples = 3\n[space]\nlearning_rate = [1e-3]\n", ("num_samples", "random")),
-    "low above high": ('search = "random"\nnum_samples = 2\n[space]\nlearning_rate = {low = 1e-2, high = 1e-4}\n',
-                       ("learning_rate", "low < high")),
-    "log with low 0": ('search = "random"\nnum_samples = 2\n[space]\n'
-                       "entropy_coef = {low = 0.0, high = 0.1, log = true}\n", ("entropy_coef", "low > 0")),
+    "low above high": (
+        'search = "random"\nnum_samples = 2\n[space]\nlearning_rate = {low = 1e-2, high = 1e-4}\n',
+        ("learning_rate", "low < high"),
+    ),
+    "log with low 0": (
+        'search = "random"\nnum_samples = 2\n[space]\nentropy_coef = {low = 0.0, high = 0.1, log = true}\n',
+        ("entropy_coef", "low > 0"),
+    ),
     "searching seeds": ("[space]\nseeds = [[1], [2]]\n", ("seeds cannot be searched",)),
     "invalid value": ("[space]\nlearning_rate = [1e-3, -1.0]\n", ("config point 1", "learning_rate must be > 0")),
-    "wrong value type": ("[space]\nnum_envs = [2, \"many\"]\n", ("config point 1", "num_envs", "integer")),
+    "wrong value type": ('[space]\nnum_envs = [2, "many"]\n', ("config point 1", "num_envs", "integer")),
     "unknown metric": ('metric = "return"\n[space]\nlearning_rate = [1e-3]\n', ("metric", "final_window_mean_return")),
-    "eval metric without eval": ('metric = "best_eval_mean_return"\n[config]\neval_every = 0\n'
-                                 "[space]\nlearning_rate = [1e-3]\n", ("best_eval_mean_return", "eval_every")),
+    "eval metric without eval": (
+        'metric = "best_eval_mean_return"\n[config]\neval_every = 0\n[space]\nlearning_rate = [1e-3]\n',
+        ("best_eval_mean_return", "eval_every"),
+    ),
     "unknown asha key": ("[space]\nlearning_rate = [1e-3]\n[asha]\ngrace = 2\n", ("[asha]", "grace_period")),
     "malformed toml": ("[space\n", ("not valid TOML",)),
 }
@@ -93,20 +99,28 @@ def test_missing_sweep_file_is_a_user_error(tmp_path):
 
 
 def test_grid_points_are_the_product_in_file_order():
-    spec = parse_sweep({"space": {"learning_rate": [1e-3, 3e-3], "hidden_sizes": [[32], [64, 64], [8]]},
-                        "config": {"gamma": 0.9}})
-    assert spec.points == tuple({"learning_rate": lr, "hidden_sizes": h}
-                                for lr in (1e-3, 3e-3) for h in ([32], [64, 64], [8]))
+    spec = parse_sweep(
+        {"space": {"learning_rate": [1e-3, 3e-3], "hidden_sizes": [[32], [64, 64], [8]]}, "config": {"gamma": 0.9}}
+    )
+    assert spec.points == tuple(
+        {"learning_rate": lr, "hidden_sizes": h} for lr in (1e-3, 3e-3) for h in ([32], [64, 64], [8])
+    )
     assert spec.config(4).learning_rate == 3e-3 and spec.config(4).hidden_sizes == (64, 64)
     assert spec.config(0).gamma == 0.9  # [config] applies to every point
 
 
 def test_random_points_are_reproducible_and_inside_their_ranges():
-    raw = {"search": "random", "num_samples": 40, "sample_seed": 7,
-           "space": {"learning_rate": {"low": 1e-5, "high": 1e-2, "log": True},
-                     "value_iterations": {"low": 1, "high": 4},
-                     "gamma": {"low": 0.9, "high": 0.999},
-                     "activation": ["tanh", "relu"]}}
+    raw = {
+        "search": "random",
+        "num_samples": 40,
+        "sample_seed": 7,
+        "space": {
+            "learning_rate": {"low": 1e-5, "high": 1e-2, "log": True},
+            "value_iterations": {"low": 1, "high": 4},
+            "gamma": {"low": 0.9, "high": 0.999},
+            "activation": ["tanh", "relu"],
+        },
+    }
     points = parse_sweep(raw).points
     assert len(points) == 40
     assert points == parse_sweep(raw).points
@@ -203,5 +217,6 @@ def test_grid_sweep_on_local_ray(tmp_path, local_ray, read_csv):
     train_seed(spec.config(0), 1, tmp_path / "in_process", Silent())
     drop = ("wall_seconds",)
     assert read_csv(out / "trial_0" / "seed_1" / "episodes.csv", drop=drop) == read_csv(
-        tmp_path / "in_process" / "episodes.csv", drop=drop)
+        tmp_path / "in_process" / "episodes.csv", drop=drop
+    )
     assert math.isfinite(result.best.metric)

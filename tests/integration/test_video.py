@@ -30,8 +30,14 @@ from mjreinforce.video import record_video  # noqa: E402
 
 pytestmark = [pytest.mark.video, pytest.mark.slow]
 
-TRAIN_SETTINGS = {"backend": "gymnasium", "seeds": (1,), "total_steps": 80_000, "eval_every": 5,
-                  "target_return": 1000.0, "tensorboard": False}
+TRAIN_SETTINGS = {
+    "backend": "gymnasium",
+    "seeds": (1,),
+    "total_steps": 80_000,
+    "eval_every": 5,
+    "target_return": 1000.0,
+    "tensorboard": False,
+}
 CLI = "import sys; from mjreinforce.cli import main; sys.exit(main(sys.argv[1:]))"
 WIDTH, HEIGHT = 160, 128
 
@@ -79,8 +85,9 @@ def test_video_of_two_episodes_is_a_valid_mp4(untrained: TrainedPolicy, tmp_path
     assert sorted(p.name for p in path.parent.iterdir()) == [path.name]  # no temp file left behind
 
 
-def test_failed_recording_leaves_the_old_file_untouched(untrained: TrainedPolicy, tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_recording_leaves_the_old_file_untouched(
+    untrained: TrainedPolicy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)  # MuJoCo appends its instability warning to ./MUJOCO_LOG.TXT
     path = tmp_path / "videos" / "video.mp4"
     path.parent.mkdir()
@@ -102,9 +109,24 @@ def test_bad_video_arguments(untrained: TrainedPolicy, tmp_path: Path, bad: dict
 def test_eval_cli_records_the_trained_policy(run_dir: Path, tmp_path: Path) -> None:
     video, report = tmp_path / "trained.mp4", tmp_path / "eval.json"
     result = subprocess.run(
-        [sys.executable, "-c", CLI, "eval", str(run_dir), "--episodes", "2", "--video", str(video),
-         "--video-size", f"{WIDTH}x{HEIGHT}", "--out", str(report)],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-c",
+            CLI,
+            "eval",
+            str(run_dir),
+            "--episodes",
+            "2",
+            "--video",
+            str(video),
+            "--video-size",
+            f"{WIDTH}x{HEIGHT}",
+            "--out",
+            str(report),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr
@@ -119,17 +141,36 @@ def _without_display() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
 
 
-@pytest.mark.parametrize("gl_env", [
-    {"MUJOCO_GL": "osmesa", "PYOPENGL_PLATFORM": "egl"},  # PyOpenGL would load the wrong platform
-    {"MUJOCO_GL": "nonsense"},  # mujoco itself refuses to import
-    {"MUJOCO_GL": "glfw"},  # needs a display: fails only when the first frame is rendered
-])
+@pytest.mark.parametrize(
+    "gl_env",
+    [
+        {"MUJOCO_GL": "osmesa", "PYOPENGL_PLATFORM": "egl"},  # PyOpenGL would load the wrong platform
+        {"MUJOCO_GL": "nonsense"},  # mujoco itself refuses to import
+        {"MUJOCO_GL": "glfw"},  # needs a display: fails only when the first frame is rendered
+    ],
+)
 def test_video_without_a_working_renderer(run_dir: Path, tmp_path: Path, gl_env: dict[str, str]) -> None:
     video, report = tmp_path / "v.mp4", tmp_path / "eval.json"
     result = subprocess.run(
-        [sys.executable, "-c", CLI, "eval", str(run_dir), "--episodes", "1", "--video", str(video),
-         "--video-size", f"{WIDTH}x{HEIGHT}", "--out", str(report)],
-        capture_output=True, text=True, timeout=180, env=_without_display() | gl_env,
+        [
+            sys.executable,
+            "-c",
+            CLI,
+            "eval",
+            str(run_dir),
+            "--episodes",
+            "1",
+            "--video",
+            str(video),
+            "--video-size",
+            f"{WIDTH}x{HEIGHT}",
+            "--out",
+            str(report),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=_without_display() | gl_env,
     )
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr

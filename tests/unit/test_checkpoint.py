@@ -63,8 +63,15 @@ def _assert_user_error(path: Path) -> str:
 
 # ------------------------------------------------------------------------------------------ round trips
 def test_tensors_and_meta_round_trip(tmp_path: Path) -> None:
-    meta = {"env_id": "Hopper-v5", "update": 7, "lr": 3e-4, "big": 2**100, "nan": float("nan"),
-            "nested": {"a": [1, 2.5, None, True]}, "text": "ünïcode"}
+    meta = {
+        "env_id": "Hopper-v5",
+        "update": 7,
+        "lr": 3e-4,
+        "big": 2**100,
+        "nan": float("nan"),
+        "nested": {"a": [1, 2.5, None, True]},
+        "text": "ünïcode",
+    }
     path = tmp_path / "c.safetensors"
     save_checkpoint(path, _tensors(), meta)
     tensors, loaded = load_checkpoint(path)
@@ -153,8 +160,12 @@ def test_rng_states_round_trip(tmp_path: Path) -> None:
     pcg = np.random.default_rng(42)
     mt = np.random.Generator(np.random.MT19937(7))  # its state holds a uint32 ndarray
     pcg.random(3), mt.random(3), random.random(), torch.rand(3)  # advance past the seeding
-    states = {"torch": torch.get_rng_state(), "pcg": pcg.bit_generator.state, "mt": mt.bit_generator.state,
-              "python": random.getstate()}
+    states = {
+        "torch": torch.get_rng_state(),
+        "pcg": pcg.bit_generator.state,
+        "mt": mt.bit_generator.state,
+        "python": random.getstate(),
+    }
     tensors, skeleton = flatten_state("rng", states)
     save_checkpoint(tmp_path / "rng.safetensors", tensors, {"rng": skeleton})
     expected = (torch.rand(5), pcg.random(5), mt.random(5), [random.random() for _ in range(5)])
@@ -306,8 +317,9 @@ def test_killed_writer_never_leaves_a_partial_file(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------------------ latest pointer, rotation
 def _seed_with_checkpoint(run_dir: Path, seed: int, label: int) -> Path:
-    return save_checkpoint_rotating(run_dir / f"seed_{seed}" / "checkpoints", label,
-                                    {"w": torch.tensor([float(seed)])}, {"seed": seed})
+    return save_checkpoint_rotating(
+        run_dir / f"seed_{seed}" / "checkpoints", label, {"w": torch.tensor([float(seed)])}, {"seed": seed}
+    )
 
 
 def test_latest_checkpoint_resolution(tmp_path: Path) -> None:
@@ -363,15 +375,18 @@ def test_rotation_keeps_newest_and_never_the_latest_target(tmp_path: Path) -> No
     (checkpoints).mkdir(parents=True)
     (checkpoints / ".ckpt_1.safetensors.abc.tmp").write_bytes(b"half")  # left by a killed save
     for label in (1, 8, 9, 10, 11):  # 9 < 10 numerically though not as text
-        save_checkpoint_rotating(checkpoints, label, {"w": torch.tensor([float(label)])}, {"label": label},
-                                 keep=2)
+        save_checkpoint_rotating(checkpoints, label, {"w": torch.tensor([float(label)])}, {"label": label}, keep=2)
     assert sorted(os.listdir(checkpoints)) == ["ckpt_10.safetensors", "ckpt_11.safetensors", "latest.json"]
     assert load_checkpoint(latest_checkpoint(tmp_path / "seed_0"))[1] == {"label": 11}
 
     # resuming from an older state writes a lower label: it is latest, so it survives rotation
     save_checkpoint_rotating(checkpoints, 5, {"w": torch.zeros(1)}, {"label": 5}, keep=2)
     assert sorted(os.listdir(checkpoints)) == [
-        "ckpt_10.safetensors", "ckpt_11.safetensors", "ckpt_5.safetensors", "latest.json"]
+        "ckpt_10.safetensors",
+        "ckpt_11.safetensors",
+        "ckpt_5.safetensors",
+        "latest.json",
+    ]
     assert latest_checkpoint(checkpoints) == checkpoints / "ckpt_5.safetensors"
     with pytest.raises(ValueError):
         save_checkpoint_rotating(checkpoints, 12, {}, {}, keep=0)

@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         import mujoco  # noqa: F401  -- fails at import on a bad MUJOCO_GL value
     except (ImportError, RuntimeError) as exc:
-        print(f"mjreinforce {args.command}: error: cannot load MuJoCo: {str(exc).splitlines()[0]}", file=sys.stderr)
+        print(f"mjreinforce {args.command}: error: {_mujoco_import_error(exc)}", file=sys.stderr)
         return 2
     try:
         return int(args.run(args))
@@ -52,6 +52,18 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"mjreinforce {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _mujoco_import_error(exc: BaseException) -> str:
+    """One line for a failed ``import mujoco``; a bad MUJOCO_GL gets the renderer fix hint."""
+    if "MUJOCO_GL" in str(exc):
+        from mjreinforce.video import check_gl_settings
+
+        try:
+            check_gl_settings()
+        except UserError as gl_error:
+            return str(gl_error)
+    return f"cannot load MuJoCo: {str(exc).splitlines()[0]}"
 
 
 if __name__ == "__main__":

@@ -43,6 +43,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
     p.add_argument("--quiet", action="store_true", help="plain periodic lines instead of a progress bar")
+    p.add_argument("--no-tensorboard", action="store_true", help="do not write TensorBoard event files")
     p.add_argument("--no-plot", action="store_true", help="skip the learning-curve plot at the end")
     p.set_defaults(run=run)
 
@@ -62,6 +63,7 @@ def resolve_config(args: argparse.Namespace) -> tuple[cfgmod.Config, str]:
         "num_envs": args.num_envs,
         "env_workers": args.env_workers,
         "target_return": args.target_return,
+        "tensorboard": False if args.no_tensorboard else None,
     }
     cfg = cfgmod.with_overrides(cfg, {k: v for k, v in flags.items() if v is not None})
     cfg = cfgmod.with_overrides(cfg, cfgmod.parse_set(args.set))
@@ -71,17 +73,19 @@ def resolve_config(args: argparse.Namespace) -> tuple[cfgmod.Config, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mjreinforce.trainer import resume_run, train
-
     if args.workers is not None and args.workers < 1:
         raise UserError(f"--workers must be >= 1, got {args.workers}")
     if args.resume is not None:
+        from mjreinforce.trainer import resume_run
+
         result = resume_run(
             args.resume, quiet=args.quiet, plot=not args.no_plot, workers=args.workers or min(os.cpu_count() or 1, 2)
         )
         _report(result)
         return 0
     cfg, preset = resolve_config(args)
+    from mjreinforce.trainer import train  # imports torch: after the cheap checks
+
     out = args.out or Path("runs") / f"{preset}-{cfg.env_id}"
     if args.seeds is not None and not cfg.seeds:
         raise UserError("--seeds needs at least one seed")

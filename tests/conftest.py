@@ -1,0 +1,58 @@
+"""Shared fixtures: the real ``mjreinforce`` CLI in a subprocess, and run-table reading."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+# What the ``mjreinforce`` console script runs; a ``prelude`` can change the interpreter first
+# (e.g. ``sys.modules['mujoco'] = None`` makes ``import mujoco`` fail as if it were not installed).
+_ENTRY = "import sys\n{prelude}\nfrom mjreinforce.cli import main\nsys.exit(main())\n"
+
+
+class Cli:
+    """``cli(*args, cwd=...)`` runs ``mjreinforce ARGS`` to completion; :meth:`command` gives the argv
+    for a :class:`subprocess.Popen` (e.g. to kill it); :meth:`env` the subprocess environment."""
+
+    def command(self, *args: str, prelude: str = "") -> list[str]:
+        return [sys.executable, "-c", _ENTRY.format(prelude=prelude), *args]
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(MUJOCO_GL="osmesa", PYOPENGL_PLATFORM="osmesa", OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+        env.update(extra)
+        return env
+
+    def __call__(
+        self, *args: str, cwd: Path, prelude: str = "", timeout: float = 300, **env: str
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            self.command(*args, prelude=prelude),
+            cwd=cwd,
+            env=self.env(**env),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+
+@pytest.fixture(scope="session")
+def cli() -> Cli:
+    return Cli()
+
+
+def _read_csv(path: Path, drop: tuple[str, ...] = ()) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return [{k: v for k, v in row.items() if k not in drop} for row in csv.DictReader(f)]
+
+
+@pytest.fixture(scope="session")
+def read_csv() -> Callable[..., list[dict[str, str]]]:
+    """``read_csv(path, drop=("wall_seconds",))``: rows as dicts of strings, ``drop`` columns removed."""
+    return _read_csv

@@ -1,0 +1,390 @@
+"""End-to-end training on real MuJoCo: determinism, faithfulness to the tutorial, learning, the CLI's run
+directory, resume after SIGKILL, TensorBoard."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.distributions.normal import Normal
+
+from mjreinforce.config import Config, from_dict, load_preset, load_toml, read_toml, with_overrides
+from mjreinforce.state import load_policy
+from mjreinforce.trainer import train
+
+EPISODE_HEADER = "seed,episode,env_steps,return,length,terminated,truncated,wall_seconds"
+EVAL_HEADER = "seed,update,env_steps,wall_seconds,eval_mean_return,eval_std_return,eval_mean_length"
+SEED_SUMMARY_KEYS = {
+    "seed",
+    "episodes",
+    "env_steps",
+    "wall_seconds",
+    "final_window_mean_return",
+    "steps_per_second",
+    "status",
+    "steps_to_target",
+    "seconds_to_target",
+    "best_eval_mean_return",
+}
+
+
+def preset(name: str, **overrides: object) -> Config:
+    return with_overrides(load_preset(name), {"tensorboard": False, **overrides})
+
+
+def returns_of(run_dir: Path, seed: int, read_csv) -> list[float]:
+    return [float(row["return"]) for row in read_csv(run_dir / f"seed_{seed}" / "episodes.csv")]
+
+
+# --------------------------------------------------------------------------
+# determinism
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "overrides"),
+    [
+        ("tutorial", {"total_episodes": 50, "seeds": (3,)}),
+        # envpool (auto), several envs, critic + GAE, evaluations every 2 updates
+        ("vpg", {"total_steps": 4096, "seeds": (2,), "eval_every": 2}),
+    ],
+)
+def test_same_config_and_seed_give_identical_runs(name: str, overrides: dict, tmp_path: Path, read_csv) -> None:
+    cfg = preset(name, **overrides)
+    seed = cfg.seeds[0]
+    a = train(cfg, tmp_path / "a", quiet=True, plot=False)
+    b = train(cfg, tmp_path / "b", quiet=True, plot=False)
+    rows_a = read_csv(tmp_path / "a" / f"seed_{seed}" / "episodes.csv", drop=("wall_seconds",))
+    rows_b = read_csv(tmp_path / "b" / f"seed_{seed}" / "episodes.csv", drop=("wall_seconds",))
+    assert len(rows_a) >= (50 if name == "tutorial" else 100)
+    assert rows_a == rows_b
+    evals_a = read_csv(tmp_path / "a" / f"seed_{seed}" / "evals.csv", drop=("wall_seconds",))
+    assert evals_a == read_csv(tmp_path / "b" / f"seed_{seed}" / "evals.csv", drop=("wall_seconds",))
+    updates = 0 if cfg.episode_mode else a.seeds[seed].env_steps // (cfg.num_envs * cfg.rollout_steps)
+    assert len(evals_a) == updates // 2 and (name == "tutorial" or len(evals_a) >= 2)
+    assert a.seeds[seed].env_steps == b.seeds[seed].env_steps
+    # and a different seed really gives a different run
+    other = train(with_overrides(cfg, {"seeds": str(seed + 1)}), tmp_path / "c", quiet=True, plot=False)
+    assert returns_of(tmp_path / "c", seed + 1, read_csv) != [float(r["return"]) for r in rows_a]
+    assert other.seeds[seed + 1].status == "finished"
+
+
+# --------------------------------------------------------------------------
+# faithfulness to the tutorial
+# --------------------------------------------------------------------------
+# A literal re-implementation of the Gymnasium tutorial "Training using REINFORCE for Mujoco"
+# (per-step Normal sampling with the autograd graph, list-insert returns, AdamW, one update per
+# episode), with its one defect fixed as in our preset: the env is seeded once with reset(seed=seed)
+# and later resets are unseeded (the tutorial reseeds every episode, so all start from one state).
+
+
+class TutorialPolicyNetwork(nn.Module):
+    def __init__(self, obs_space_dims: int, action_space_dims: int) -> None:
+        super().__init__()
+        hidden_space1, hidden_space2 = 16, 32
+        self.shared_net = nn.Sequential(
+            nn.Linear(obs_space_dims, hidden_space1),
+            nn.Tanh(),
+            nn.Linear(hidden_space1, hidden_space2),
+            nn.Tanh(),
+        )
+        self.policy_mean_net = nn.Sequential(nn.Linear(hidden_space2, action_space_dims))
+        self.policy_stddev_net = nn.Sequential(nn.Linear(hidden_space2, action_space_dims))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        shared_features = self.shared_net(x.float())
+        action_means = self.policy_mean_net(shared_features)
+        action_stddevs = torch.log(1 + torch.exp(self.policy_stddev_net(shared_features)))
+        return action_means, action_stddevs
+
+
+class TutorialReinforce:
+    def __init__(self, obs_space_dims: int, action_space_dims: int) -> None:
+        self.learning_rate = 1e-4
+        self.gamma = 0.99
+        self.eps = 1e-6
+        self.probs: list[torch.Tensor] = []
+        self.rewards: list[float] = []
+        self.net = TutorialPolicyNetwork(obs_space_dims, action_space_dims)
+        self.optimizer = torch.optim.AdamW(self.net.parameters(), lr=self.learning_rate)
+
+    def sample_action(self, state: np.ndarray) -> np.ndarray:
+        state_t = torch.tensor(np.array([state]))
+        action_means, action_stddevs = self.net(state_t)
+        distrib = Normal(action_means[0] + self.eps, action_stddevs[0] + self.eps)
+        action = distrib.sample()
+        self.probs.append(distrib.log_prob(action))
+        return action.numpy()
+
+    def update(self) -> None:
+        running_g = 0.0
+        gs: list[float] = []
+        for reward in self.rewards[::-1]:
+            running_g = reward + self.gamma * running_g
+            gs.insert(0, running_g)
+        deltas = torch.tensor(gs)
+        loss = 0
+        for log_prob, delta in zip(self.probs, deltas, strict=True):
+            loss += log_prob.mean() * delta * (-1)
+        self.optimizer.zero_grad()
+        loss.backward()  # type: ignore[union-attr]
+        self.optimizer.step()
+        self.probs = []
+        self.rewards = []
+
+
+def tutorial_returns(seed: int, episodes: int) -> tuple[list[float], TutorialReinforce]:
+    env = gym.make("InvertedPendulum-v4")
+    torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed)
+    agent = TutorialReinforce(env.observation_space.shape[0], env.action_space.shape[0])
+    returns = []
+    for episode in range(episodes):
+        obs, _ = env.reset(seed=seed) if episode == 0 else env.reset()  # the defect fix
+        done, episode_return = False, 0.0
+        while not done:
+            action = agent.sample_action(obs)
+            obs, reward, terminated, truncated, _ = env.step(action)
+            agent.rewards.append(float(reward))
+            episode_return += float(reward)
+            done = terminated or truncated
+        agent.update()
+        returns.append(episode_return)
+    env.close()
+    return returns, agent
+
+
+def test_tutorial_preset_reproduces_the_tutorials_loop(tmp_path: Path, read_csv) -> None:
+    episodes, seed = 100, 1
+    expected, agent = tutorial_returns(seed, episodes)
+    train(preset("tutorial", total_episodes=episodes, seeds=(seed,)), tmp_path / "run", quiet=True, plot=False)
+    # Episode returns agree exactly: the same initial weights, the same Normal draws, the same envs. Our
+    # batched log-probs and sum differ from the per-step graph only in float rounding (checked below),
+    # which has not changed a single sampled episode length in 300 episodes for seed 1.
+    assert returns_of(tmp_path / "run", seed, read_csv) == expected
+    assert len(set(expected)) > 5  # a real, varied learning curve, not a constant
+    ours = load_policy(tmp_path / "run").policy
+    theirs = dict(agent.net.named_parameters())
+    for name, param in ours.named_parameters():
+        ref = theirs[
+            name.replace("policy_mean_net.", "policy_mean_net.0.").replace("policy_stddev_net.", "policy_stddev_net.0.")
+        ]
+        torch.testing.assert_close(param.detach(), ref.detach(), rtol=1e-5, atol=1e-6)
+
+
+# --------------------------------------------------------------------------
+# learning to the target
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("name", "seed", "total_steps"),
+    [
+        # measured with the presets as tuned: seeds 1, 2, 3 reached 1000 after
+        ("vpg", 1, 150_000),  # ~22k, ~22k, ~13k steps
+        ("reinforce", 1, 250_000),  # ~78k, ~100k, ~39k steps
+    ],
+)
+def test_preset_reaches_the_maximum_return(name: str, seed: int, total_steps: int, tmp_path: Path, read_csv) -> None:
+    cfg = preset(name, seeds=(seed,), total_steps=total_steps, target_return=1000.0)
+    result = train(cfg, tmp_path / "run", quiet=True, plot=False)
+    r = result.seeds[seed]
+    assert r.steps_to_target is not None, f"best evaluation {r.best_eval_mean_return}"
+    assert r.status == "finished" and r.best_eval_mean_return == 1000.0
+    assert r.steps_to_target == r.env_steps < total_steps  # stopped at the target, inside the budget
+    evals = read_csv(tmp_path / "run" / f"seed_{seed}" / "evals.csv")
+    assert float(evals[-1]["eval_mean_return"]) == 1000.0 and float(evals[-1]["eval_mean_length"]) == 1000.0
+    assert all(float(e["eval_mean_return"]) < 1000.0 for e in evals[:-1])
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["seeds"][str(seed)]["steps_to_target"] == r.steps_to_target
+
+
+# --------------------------------------------------------------------------
+# a short real run through the CLI
+# --------------------------------------------------------------------------
+
+_LINE = re.compile(r"^seed (\d+) \| episode (\d+) \| env steps (\d+) \| mean return \(window\) ([\d.]+) \|")
+
+
+@pytest.fixture(scope="module")
+def cli_run(cli, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    out = tmp_path_factory.mktemp("cli") / "run"
+    args = "train --preset tutorial --episodes 300 --seeds 1,2 --workers 1 --quiet --set log_every_episodes=100"
+    proc = cli(*args.split(), "--out", str(out), cwd=out.parent)
+    assert proc.returncode == 0, proc.stderr
+    return out, proc
+
+
+@pytest.mark.slow
+def test_cli_run_directory(cli_run, read_csv) -> None:
+    out, proc = cli_run
+    assert "Traceback" not in proc.stderr
+    expected_cfg = with_overrides(
+        load_preset("tutorial"), {"total_episodes": "300", "seeds": "1,2", "log_every_episodes": "100"}
+    )
+    assert load_toml(out / "config.toml") == expected_cfg
+    assert from_dict(read_toml(out / "config.toml")) == expected_cfg  # what --resume reads
+    assert sorted(p.name for p in out.glob("seed_*")) == ["seed_1", "seed_2"]
+
+    summary = json.loads((out / "summary.json").read_text())
+    assert (summary["env_id"], summary["algorithm"], summary["preset"]) == (
+        "InvertedPendulum-v4",
+        "REINFORCE",
+        "tutorial",
+    )
+    assert set(summary["seeds"]) == {"1", "2"}
+    for seed in (1, 2):
+        sdir = out / f"seed_{seed}"
+        assert (sdir / "episodes.csv").read_text().splitlines()[0] == EPISODE_HEADER
+        assert (sdir / "evals.csv").read_text().splitlines() == [EVAL_HEADER]  # eval_every = 0
+        rows = read_csv(sdir / "episodes.csv")
+        assert [int(r["episode"]) for r in rows] == list(range(1, 301))
+        assert {r["seed"] for r in rows} == {str(seed)}
+        lengths = np.array([int(r["length"]) for r in rows])
+        # one env: env_steps is the running sum of the lengths; v4 pays 1 per step, so return = length
+        np.testing.assert_array_equal([int(r["env_steps"]) for r in rows], np.cumsum(lengths))
+        np.testing.assert_array_equal([float(r["return"]) for r in rows], lengths)
+        assert all(r["terminated"] in "01" and r["truncated"] in "01" for r in rows)
+        assert all(int(r["terminated"]) + int(r["truncated"]) >= 1 for r in rows)
+        walls = [float(r["wall_seconds"]) for r in rows]
+        assert walls == sorted(walls)
+
+        seed_summary = json.loads((sdir / "summary.json").read_text())
+        assert set(seed_summary) >= SEED_SUMMARY_KEYS
+        assert seed_summary["status"] == "finished" and seed_summary["seed"] == seed
+        assert seed_summary["episodes"] == 300 and seed_summary["env_steps"] == int(lengths.sum())
+        assert seed_summary["final_window_mean_return"] == pytest.approx(lengths[-50:].mean())
+        assert seed_summary["steps_to_target"] is None and seed_summary["best_eval_mean_return"] is None
+        assert {k: summary["seeds"][str(seed)][k] for k in SEED_SUMMARY_KEYS} == {
+            k: seed_summary[k] for k in SEED_SUMMARY_KEYS
+        }
+        assert (sdir / "checkpoints" / "latest.json").exists()
+
+
+@pytest.mark.slow
+def test_cli_run_plots_and_stdout(cli_run) -> None:
+    out, proc = cli_run
+    plots = [Path(line.removeprefix("plot: ")) for line in proc.stdout.splitlines() if line.startswith("plot: ")]
+    pngs = [p for p in plots if p.suffix == ".png"]
+    assert pngs and all(p.parent == out for p in plots)
+    for png in pngs:
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    summary = json.loads((out / "summary.json").read_text())
+    for seed in (1, 2):
+        logged = [m.groups() for line in proc.stdout.splitlines() if (m := _LINE.match(line)) and m[1] == str(seed)]
+        # the first episode, every 100 episodes, and the last (no repeat when it is on the 100 grid)
+        assert [int(g[1]) for g in logged] == [1, 100, 200, 300]
+        final = summary["seeds"][str(seed)]
+        assert int(logged[-1][2]) == final["env_steps"]
+        assert logged[-1][3] == f"{final['final_window_mean_return']:.1f}"
+    assert f"run directory: {out}" in proc.stdout
+
+
+# --------------------------------------------------------------------------
+# TensorBoard
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_tensorboard_events(cli_run, read_csv) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out, _ = cli_run
+    tb = out / "seed_1" / "tb"
+    assert any(p.name.startswith("events.out.tfevents") for p in tb.iterdir())
+    acc = EventAccumulator(str(tb), size_guidance={"scalars": 0})
+    acc.Reload()
+    tags = set(acc.Tags()["scalars"])
+    assert {"episode/return", "episode/length", "train/policy_loss"} <= tags
+    rows = read_csv(out / "seed_1" / "episodes.csv")
+    events = acc.Scalars("episode/return")
+    assert [e.value for e in events] == [float(r["return"]) for r in rows]
+    assert [e.step for e in events] == [int(r["env_steps"]) for r in rows]
+    assert len(acc.Scalars("train/policy_loss")) == 300  # one update per episode
+
+
+def test_tensorboard_off_writes_no_events(tmp_path: Path) -> None:
+    train(preset("tutorial", total_episodes=3, seeds=(1,)), tmp_path / "run", quiet=True, plot=False)
+    assert not list((tmp_path / "run").rglob("events.out.tfevents*"))
+    assert not (tmp_path / "run" / "seed_1" / "tb").exists()
+
+
+# --------------------------------------------------------------------------
+# resume after SIGKILL
+# --------------------------------------------------------------------------
+
+
+def _wait_for_checkpoint(seed_dir: Path, proc: subprocess.Popen, min_updates: int, timeout: float = 120) -> None:
+    """Poll ``checkpoints/latest.json`` (written atomically) until it names ``min_updates`` updates."""
+    latest = seed_dir / "checkpoints" / "latest.json"
+    deadline = time.monotonic() + timeout
+    while not (latest.exists() and json.loads(latest.read_text())["updates"] >= min_updates):
+        assert proc.poll() is None, "the run ended before it could be killed (see killed.stderr)"
+        assert time.monotonic() < deadline, f"no checkpoint of {min_updates} updates after {timeout} s"
+        time.sleep(0.005)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("name", "budget", "eval_every"),
+    [
+        ("vpg", ("--steps", "8192"), "4"),  # fixed-length rollouts: open episodes cross the checkpoints
+        ("tutorial", ("--episodes", "200"), "20"),  # episode mode, one env
+    ],
+)
+def test_resume_after_sigkill_gives_the_uninterrupted_run(
+    name: str, budget: tuple[str, str], eval_every: str, cli, tmp_path: Path, read_csv
+) -> None:
+    num_envs = "4" if name == "vpg" else "1"
+    args = [
+        *f"train --preset {name} --seeds 1 --backend gymnasium --num-envs {num_envs} --workers 1".split(),
+        *budget,
+        *["--quiet", "--no-plot", "--set", "checkpoint_every=3", "--set", "tensorboard=false"],
+        *("--set", f"eval_every={eval_every}"),
+    ]
+    killed = tmp_path / "killed"
+    with open(tmp_path / "killed.stderr", "w") as stderr:
+        proc = subprocess.Popen(
+            cli.command(*args, "--out", str(killed)),
+            cwd=tmp_path,
+            env=cli.env(),
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+        try:
+            # the second checkpoint (update 6): resuming also works from a rotated, non-first checkpoint
+            _wait_for_checkpoint(killed / "seed_1", proc, min_updates=6)
+            proc.send_signal(signal.SIGKILL)
+        finally:
+            proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    assert not (killed / "seed_1" / "summary.json").exists(), "the run finished before it was killed"
+
+    resumed = cli("train", "--resume", str(killed), "--workers", "1", "--quiet", "--no-plot", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    # the uninterrupted run, in this process, of the config the CLI resolved and saved
+    reference = tmp_path / "reference"
+    train(from_dict(read_toml(killed / "config.toml")), reference, quiet=True, plot=False)
+
+    for table in ("episodes.csv", "evals.csv"):
+        want = read_csv(reference / "seed_1" / table, drop=("wall_seconds",))
+        got = read_csv(killed / "seed_1" / table, drop=("wall_seconds",))
+        assert len(want) >= (150 if table == "episodes.csv" else 8)
+        assert got == want, table
+    summary = json.loads((killed / "seed_1" / "summary.json").read_text())
+    want_summary = json.loads((reference / "seed_1" / "summary.json").read_text())
+    assert summary["status"] == "finished"
+    for key in ("episodes", "env_steps", "final_window_mean_return", "best_eval_mean_return"):
+        assert summary[key] == want_summary[key], key

@@ -1,0 +1,299 @@
+"""Config: TOML round trips, presets, ``--set`` parsing and coercion, and every validation rule."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import fields, replace
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+from mjreinforce.config import (
+    FIELD_NAMES,
+    Config,
+    from_dict,
+    load_preset,
+    load_toml,
+    parse_set,
+    preset_names,
+    read_toml,
+    save_toml,
+    to_dict,
+    validate,
+    with_overrides,
+)
+from mjreinforce.errors import UserError
+
+# A config that differs from the defaults in every kind of field: tuples, None, floats, bools, literals.
+CUSTOM = Config(
+    env_id="HalfCheetah-v5",
+    backend="gymnasium",
+    num_envs=4,
+    physics=("gravity=-4.9", "body_mass.pole=2.0"),
+    seeds=(3, 1),
+    total_episodes=123,
+    total_steps=None,
+    target_return=950.5,
+    hidden_sizes=(32, 16, 8),
+    activation="elu",
+    state_dependent_std=True,
+    init_log_std=-0.5,
+    action_bound="tanh",
+    rollout_steps=128,
+    gamma=1.0,
+    advantage="gae",
+    gae_lambda=0.9,
+    use_critic=True,
+    learning_rate=2.5e-4,
+    lr_schedule="linear",
+    max_grad_norm=0.5,
+    eval_every=7,
+    tensorboard=False,
+)
+
+
+def test_custom_config_differs_from_the_defaults_where_intended() -> None:
+    # guards the round-trip tests below against a CUSTOM that accidentally equals the defaults
+    changed = {f.name for f in fields(Config) if getattr(CUSTOM, f.name) != getattr(Config(), f.name)}
+    assert {"physics", "total_steps", "target_return", "max_grad_norm", "hidden_sizes", "gamma"} <= changed
+
+
+def test_save_and_load_toml_round_trip(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    save_toml(validate(CUSTOM), path)
+    assert load_toml(path) == CUSTOM
+    # the file is plain TOML with the field names as keys, None fields left out
+    raw = tomllib.loads(path.read_text())
+    assert raw["hidden_sizes"] == [32, 16, 8] and raw["seeds"] == [3, 1]
+    assert "total_steps" not in raw and set(raw) <= set(FIELD_NAMES)
+
+
+def test_defaults_round_trip(tmp_path: Path) -> None:
+    save_toml(Config(), tmp_path / "c.toml")
+    assert load_toml(tmp_path / "c.toml") == Config()
+    assert from_dict(to_dict(Config())) == Config()
+
+
+def test_dict_round_trip() -> None:
+    assert from_dict(to_dict(CUSTOM)) == CUSTOM
+    # to_dict is TOML-able: tuples become lists, None fields vanish
+    d = to_dict(CUSTOM)
+    assert d["physics"] == ["gravity=-4.9", "body_mass.pole=2.0"] and "total_steps" not in d
+
+
+def test_from_dict_treats_absent_nullable_fields_as_none() -> None:
+    cfg = from_dict({"total_episodes": 5})
+    assert cfg.total_steps is None and cfg.target_return is None and cfg.max_grad_norm is None
+
+
+def test_load_toml_applies_a_subset_on_top_of_a_base(tmp_path: Path) -> None:
+    path = tmp_path / "partial.toml"
+    path.write_text("gamma = 0.9\nhidden_sizes = [8]\ntotal_episodes = 10\n")
+    cfg = load_toml(path, base=CUSTOM)
+    assert cfg == replace(CUSTOM, gamma=0.9, hidden_sizes=(8,), total_episodes=10)
+    # setting one budget clears the base's other one
+    cfg = load_toml(path, base=Config())
+    assert cfg.total_episodes == 10 and cfg.total_steps is None
+
+
+@pytest.mark.parametrize("name", ["tutorial", "reinforce", "vpg"])
+def test_presets_load_validate_and_round_trip(name: str, tmp_path: Path) -> None:
+    assert name in preset_names()
+    cfg = validate(load_preset(name))
+    raw = tomllib.loads(resources.files("mjreinforce.presets").joinpath(f"{name}.toml").read_text())
+    for key, value in raw.items():  # every key in the file arrived in the config
+        got = getattr(cfg, key)
+        assert (list(got) if isinstance(got, tuple) else got) == value, key
+    save_toml(cfg, tmp_path / "c.toml")
+    assert load_toml(tmp_path / "c.toml") == cfg
+
+
+def test_tutorial_preset_is_the_tutorials_setup() -> None:
+    cfg = load_preset("tutorial")
+    assert (cfg.env_id, cfg.policy, cfg.optimizer, cfg.learning_rate, cfg.gamma) == (
+        "InvertedPendulum-v4",
+        "tutorial",
+        "adamw",
+        1e-4,
+        0.99,
+    )
+    assert cfg.budget == ("episodes", 5000) and cfg.total_steps is None
+    assert cfg.episode_mode and cfg.num_envs == 1 and cfg.seeds == (1, 2, 3, 5, 8)
+    assert cfg.loss_reduction == "sum" and not cfg.use_critic and not cfg.bootstrap_truncated
+    assert not cfg.normalize_advantages and not cfg.normalize_obs and cfg.entropy_coef == 0.0
+    assert cfg.algorithm_name == "REINFORCE"
+
+
+def test_algorithm_names() -> None:
+    assert load_preset("vpg").algorithm_name == "VPG (GAE)"
+    assert Config(use_critic=True).algorithm_name == "REINFORCE + baseline"
+
+
+def test_unknown_preset() -> None:
+    with pytest.raises(UserError, match="unknown preset 'nope'.*tutorial"):
+        load_preset("nope")
+
+
+# --------------------------------------------------------------------------
+# --set parsing and coercion
+# --------------------------------------------------------------------------
+
+
+def test_parse_set() -> None:
+    assert parse_set(["gamma=0.9", " num_envs = 4 ", "physics=a=b"]) == {
+        "gamma": "0.9",
+        "num_envs": "4",
+        "physics": "a=b",
+    }
+    assert parse_set([]) == {}
+
+
+@pytest.mark.parametrize("item", ["foo", "=3", "  =x", ""])
+def test_parse_set_rejects_malformed_items(item: str) -> None:
+    with pytest.raises(UserError, match="key=value"):
+        parse_set([item])
+
+
+def test_set_strings_are_coerced_to_the_field_types() -> None:
+    cfg = with_overrides(
+        Config(),
+        parse_set(
+            [
+                "gamma=0.9",
+                "num_envs=8",
+                "hidden_sizes=32, 16",
+                "seeds=4,5",
+                "tensorboard=false",
+                "normalize_obs=yes",
+                "target_return=none",
+                "max_grad_norm=0.5",
+                "total_steps=1e4",
+                "backend=envpool",
+                "physics=gravity=-4.9",
+            ]
+        ),
+    )
+    assert cfg.gamma == 0.9 and cfg.num_envs == 8 and cfg.hidden_sizes == (32, 16) and cfg.seeds == (4, 5)
+    assert cfg.tensorboard is False and cfg.normalize_obs is True and cfg.target_return is None
+    assert cfg.max_grad_norm == 0.5 and cfg.total_steps == 10_000 and isinstance(cfg.total_steps, int)
+    assert cfg.backend == "envpool" and cfg.physics == ("gravity=-4.9",)
+
+
+def test_one_budget_overrides_the_other() -> None:
+    cfg = with_overrides(Config(), {"total_episodes": "50"})
+    assert cfg.budget == ("episodes", 50) and cfg.total_steps is None
+    cfg = with_overrides(load_preset("tutorial"), {"total_steps": "1000"})
+    assert cfg.budget == ("steps", 1000) and cfg.total_episodes is None
+
+
+def test_unknown_key_suggests_the_closest_field() -> None:
+    with pytest.raises(UserError, match=r"unknown config key 'lerning_rate'.*learning_rate") as exc:
+        with_overrides(Config(), {"lerning_rate": "1"})
+    assert "\n" not in str(exc.value)
+    with pytest.raises(UserError, match="unknown config key 'zzzzzz'$"):
+        with_overrides(Config(), {"zzzzzz": "1"})
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("num_envs", "abc", "num_envs must be an integer"),
+        ("num_envs", "1.5", "num_envs must be an integer"),
+        ("num_envs", True, "num_envs must be an integer"),
+        ("gamma", "high", "gamma must be a number"),
+        ("gamma", False, "gamma must be a number"),
+        ("tensorboard", "maybe", "tensorboard must be true or false"),
+        ("backend", "cuda", "backend must be one of auto, gymnasium, envpool"),
+        ("hidden_sizes", 64, "hidden_sizes must be a list"),
+        ("hidden_sizes", "64,x", "hidden_sizes must be an integer"),
+        ("env_id", 5, "env_id must be a string"),
+    ],
+)
+def test_wrong_types_are_user_errors(key: str, value: object, message: str) -> None:
+    with pytest.raises(UserError, match=message):
+        with_overrides(Config(), {key: value})
+
+
+# --------------------------------------------------------------------------
+# validation: one rule per case, each a one-line UserError naming the field
+# --------------------------------------------------------------------------
+
+INVALID = [
+    ({"gamma": 0.0}, "gamma"),
+    ({"gamma": -0.5}, "gamma"),
+    ({"gamma": 1.01}, "gamma"),
+    ({"learning_rate": 0.0}, "learning_rate"),
+    ({"learning_rate": -1e-3}, "learning_rate"),
+    ({"value_learning_rate": 0.0}, "value_learning_rate"),
+    ({"total_steps": 0}, "total_steps"),
+    ({"total_steps": -5}, "total_steps"),
+    ({"total_steps": None, "total_episodes": 0}, "total_episodes"),
+    ({"total_steps": None, "total_episodes": -1}, "total_episodes"),
+    ({"total_episodes": 10}, "exactly one"),  # both budgets (total_steps has a default)
+    ({"total_steps": None}, "exactly one"),  # neither
+    ({"num_envs": 0}, "num_envs"),
+    ({"rollout_steps": -1}, "rollout_steps"),
+    ({"env_workers": -1}, "env_workers"),
+    ({"gae_lambda": 1.5}, "gae_lambda"),
+    ({"gae_lambda": -0.1}, "gae_lambda"),
+    ({"seeds": ()}, "seeds"),
+    ({"seeds": (1, 1)}, "distinct"),
+    ({"advantage": "gae"}, "use_critic"),
+    ({"policy": "tutorial", "action_bound": "tanh"}, "tutorial"),
+    ({"value_iterations": 0}, "value_iterations"),
+    ({"eval_episodes": 0}, "eval_episodes"),
+    ({"stats_window": 0}, "stats_window"),
+    ({"log_every_episodes": 0}, "log_every_episodes"),
+    ({"torch_threads": 0}, "torch_threads"),
+    ({"eval_every": -1}, "eval_every"),
+    ({"checkpoint_every": -1}, "checkpoint_every"),
+    ({"max_grad_norm": 0.0}, "max_grad_norm"),
+    ({"entropy_coef": -0.01}, "entropy_coef"),
+    ({"hidden_sizes": ()}, "hidden_sizes"),
+    ({"hidden_sizes": (64, 0)}, "hidden_sizes"),
+    ({"target_return": 100.0}, "target_return"),  # without eval_every
+]
+
+
+@pytest.mark.parametrize(("changes", "name"), INVALID, ids=[f"{c}" for c, _ in INVALID])
+def test_validation_rejects(changes: dict[str, object], name: str) -> None:
+    cfg = replace(Config(), **changes)  # type: ignore[arg-type]
+    with pytest.raises(UserError, match=name) as exc:
+        validate(cfg)
+    assert "\n" not in str(exc.value)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"gamma": 1.0},
+        {"gamma": 1e-6},
+        {"gae_lambda": 0.0},
+        {"gae_lambda": 1.0},
+        {"rollout_steps": 0},
+        {"total_steps": 1},
+        {"target_return": 100.0, "eval_every": 1},
+        {"advantage": "gae", "use_critic": True},
+    ],
+)
+def test_validation_accepts_the_edges(changes: dict[str, object]) -> None:
+    cfg = replace(Config(), **changes)  # type: ignore[arg-type]
+    assert validate(cfg) is cfg
+
+
+def test_read_toml_missing_and_malformed(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="not found"):
+        read_toml(tmp_path / "missing.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("gamma = = 0.9\n")
+    with pytest.raises(UserError, match="not valid TOML") as exc:
+        read_toml(bad)
+    assert "\n" not in str(exc.value)
+
+
+def test_unknown_key_in_a_config_file(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text("gama = 0.9\n")
+    with pytest.raises(UserError, match="'gama'.*gamma"):
+        load_toml(path)
