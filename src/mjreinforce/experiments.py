@@ -12,7 +12,6 @@ current update, checkpoints and stops); a second Ctrl-C, or a worker still runni
 
 from __future__ import annotations
 
-import json
 import multiprocessing as mp
 import os
 import queue as queue_mod
@@ -32,7 +31,7 @@ from mjreinforce.config import (
 )
 from mjreinforce.errors import UserError
 from mjreinforce.progress import Progress, ProgressEvent
-from mjreinforce.rundir import seed_dir, write_json_atomic
+from mjreinforce.rundir import read_json, seed_dir, write_json_atomic
 
 if TYPE_CHECKING:
     from mjreinforce.trainer import SeedResult
@@ -260,11 +259,3 @@ def run_seeds_parallel(
         what = f"all {len(cfg.seeds)} seeds failed" if len(failed) == len(cfg.seeds) else "no seed finished"
         raise UserError(f"{what}; {detail}")
     return finished
-
-
-def read_json(path: Path) -> dict[str, Any]:
-    try:
-        value = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}

@@ -10,7 +10,6 @@ normal: a seed interrupted by Ctrl-C or a crash has no (or a "failed")
 from __future__ import annotations
 
 import io
-import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,26 +18,8 @@ from typing import Any
 import pandas as pd
 
 from mjreinforce.errors import UserError
+from mjreinforce.rundir import EPISODE_COLUMNS, EVAL_COLUMNS, read_json
 
-EPISODE_COLUMNS = (
-    "seed",
-    "episode",
-    "env_steps",
-    "return",
-    "length",
-    "terminated",
-    "truncated",
-    "wall_seconds",
-)
-EVAL_COLUMNS = (
-    "seed",
-    "update",
-    "env_steps",
-    "wall_seconds",
-    "eval_mean_return",
-    "eval_std_return",
-    "eval_mean_length",
-)
 _INT_COLUMNS = frozenset({"seed", "episode", "env_steps", "length", "terminated", "truncated", "update"})
 NO_SUMMARY = "incomplete"
 """``seed_status`` value of a seed directory without a readable ``summary.json``."""
@@ -99,15 +80,6 @@ def _empty_frame(columns: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype="int64" if c in _INT_COLUMNS else "float64") for c in columns})
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    """A JSON object from ``path``; {} if missing or unreadable (a half-written file)."""
-    try:
-        value = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
 def _read_config(run_dir: Path) -> dict[str, Any]:
     import tomllib
 
@@ -152,11 +124,11 @@ def load_run(run_dir: Path, label: str | None = None) -> RunData:
     seed_dirs = [(s, p) for s, p in _seed_dirs(run_dir) if (p / "episodes.csv").is_file()]
     if not seed_dirs:
         raise UserError(f"{run_dir} is not a mjreinforce run directory (no seed_*/episodes.csv)")
-    summary = _read_json(run_dir / "summary.json")
+    summary = read_json(run_dir / "summary.json")
     config = _read_config(run_dir)
     episode_frames, eval_frames, status = [], [], {}
     for seed, path in seed_dirs:
-        status[seed] = str(_read_json(path / "summary.json").get("status", NO_SUMMARY))
+        status[seed] = str(read_json(path / "summary.json").get("status", NO_SUMMARY))
         episodes = read_csv_tolerant(path / "episodes.csv", EPISODE_COLUMNS)
         if len(episodes):
             episode_frames.append(episodes.sort_values("episode", kind="stable"))

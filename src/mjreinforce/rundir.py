@@ -69,6 +69,15 @@ def write_json_atomic(path: Path, obj: Any) -> None:
         raise
 
 
+def read_json(path: Path) -> dict[str, Any]:
+    """A JSON object from ``path``; {} if it is missing or unreadable (e.g. half-written)."""
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 class CsvLog:
     """Append-only CSV with a fixed header, flushed after every row so a crash loses at most
     the row being written."""

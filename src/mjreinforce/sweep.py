@@ -33,7 +33,7 @@ import sys
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeGuard
+from typing import Any, TypeGuard
 
 from mjreinforce.config import (
     DEFAULT_PRESET,
@@ -46,14 +46,9 @@ from mjreinforce.config import (
     with_overrides,
 )
 from mjreinforce.errors import UserError
+from mjreinforce.experiments import error_line, mark_seed_failed
 from mjreinforce.progress import ProgressEvent
-from mjreinforce.rundir import seed_dir, write_json_atomic
-
-if TYPE_CHECKING:
-    pass
-
-
-from mjreinforce.experiments import error_line, mark_seed_failed, read_json
+from mjreinforce.rundir import read_json, seed_dir, write_json_atomic
 
 # --------------------------------------------------------------------------
 # Sweep files

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import random
-import signal
-import threading
 import time
 from collections import deque
 from dataclasses import dataclass, replace
@@ -24,22 +22,21 @@ from mjreinforce import config as config_mod
 from mjreinforce.config import Config, validate
 from mjreinforce.envs import inspect_env, make_vec_env, resolve_backend
 from mjreinforce.errors import UserError
-from mjreinforce.evaluation import EVAL_SEED_OFFSET, EvalResult, run_episodes
+from mjreinforce.evaluation import EVAL_SEED_OFFSET, run_episodes
+from mjreinforce.interrupt import GracefulInterrupt
 from mjreinforce.normalization import RunningNormalizer
 from mjreinforce.policy import make_policy
 from mjreinforce.progress import Progress, ProgressEvent, make_progress
-from mjreinforce.rollout import Collector, Episode
+from mjreinforce.records import SeedRecords
+from mjreinforce.rollout import Collector
 from mjreinforce.rundir import (
-    EPISODE_COLUMNS,
-    EVAL_COLUMNS,
-    CsvLog,
     prepare_run_dir,
     seed_dir,
     truncate_csv,
     write_json_atomic,
 )
 from mjreinforce.state import Counters, value_network
-from mjreinforce.update import Learner, UpdateMetrics
+from mjreinforce.update import Learner
 
 
 @dataclass(frozen=True)
@@ -88,73 +85,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-class _SeedLogs:
-    """The files one seed writes as it trains: episodes.csv, evals.csv, TensorBoard events."""
-
-    def __init__(self, cfg: Config, seed: int, out: Path, counters: Counters, purge_step: int | None) -> None:
-        self.seed, self.counters = seed, counters
-        self.episodes = CsvLog(out / "episodes.csv", EPISODE_COLUMNS)
-        self.evals = CsvLog(out / "evals.csv", EVAL_COLUMNS)
-        self.tb = None
-        if cfg.tensorboard:
-            from torch.utils.tensorboard import SummaryWriter
-
-            # purge_step drops events a killed run wrote after its last checkpoint
-            self.tb = SummaryWriter(log_dir=str(out / "tb"), purge_step=purge_step)
-
-    def episode(self, ep: Episode, wall: float) -> None:
-        c = self.counters
-        c.episodes += 1
-        c.window.append(ep.ret)
-        self.episodes.write(
-            (
-                self.seed,
-                c.episodes,
-                ep.env_steps,
-                ep.ret,
-                ep.length,
-                int(ep.terminated),
-                int(ep.truncated),
-                round(wall, 4),
-            )
-        )
-        if self.tb is not None:
-            self.tb.add_scalar("episode/return", ep.ret, ep.env_steps)
-            self.tb.add_scalar("episode/length", ep.length, ep.env_steps)
-
-    def update(self, m: UpdateMetrics, rate: float, env_steps: int) -> None:
-        if self.tb is None:
-            return
-        for name, value in m.__dict__.items():
-            if value is not None:
-                self.tb.add_scalar(f"train/{name}", value, env_steps)
-        self.tb.add_scalar("train/steps_per_second", rate, env_steps)
-
-    def evaluation(self, result: EvalResult, env_steps: int, wall: float) -> None:
-        c = self.counters
-        c.evals += 1
-        c.best_eval = result.mean_return if c.best_eval is None else max(c.best_eval, result.mean_return)
-        self.evals.write(
-            (
-                self.seed,
-                c.updates,
-                env_steps,
-                round(wall, 4),
-                result.mean_return,
-                float(result.returns.std()),
-                float(result.lengths.mean()),
-            )
-        )
-        if self.tb is not None:
-            self.tb.add_scalar("eval/mean_return", result.mean_return, env_steps)
-
-    def close(self) -> None:
-        self.episodes.close()
-        self.evals.close()
-        if self.tb is not None:
-            self.tb.close()
-
-
 def train_seed(cfg: Config, seed: int, out: Path, progress: Progress, resume: bool = False) -> SeedResult:
     """Train one seed into ``out`` (its ``seed_<s>`` directory) and return its result.
 
@@ -173,13 +103,20 @@ def train_seed(cfg: Config, seed: int, out: Path, progress: Progress, resume: bo
     out.mkdir(parents=True, exist_ok=True)
     if resume:
         counters = _resume(out, learner, normalizer, collector) or counters
-    logs = _SeedLogs(cfg, seed, out, counters, purge_step=collector.env_steps if resume else None)
+    logs = SeedRecords(cfg, seed, out, counters, purge_step=collector.env_steps if resume else None)
     budget = Budget(cfg)
     start = time.perf_counter() - counters.wall_seconds
     status = "failed"
 
     def wall() -> float:
         return time.perf_counter() - start
+
+    def report(rate: float, final: bool = False) -> None:
+        done = budget.done(counters.episodes, collector.env_steps)
+        mean = _mean(counters.window)
+        progress.update(
+            ProgressEvent(seed, counters.episodes, collector.env_steps, mean, rate, done, budget.total, final)
+        )
 
     def save_checkpoint() -> None:
         counters.wall_seconds = wall()
@@ -192,7 +129,7 @@ def train_seed(cfg: Config, seed: int, out: Path, progress: Progress, resume: bo
             info={"updates": counters.updates, "env_steps": collector.env_steps},
         )
 
-    with _GracefulInterrupt() as interrupt:
+    with GracefulInterrupt() as interrupt:
         try:
             while budget.done(counters.episodes, collector.env_steps) < budget.total:
                 # 1. collect a rollout with the current policy (no autograd graph)
@@ -207,17 +144,7 @@ def train_seed(cfg: Config, seed: int, out: Path, progress: Progress, resume: bo
                 # 4. log
                 rate = collector.env_steps / max(wall(), 1e-9)
                 logs.update(metrics, rate, collector.env_steps)
-                progress.update(
-                    ProgressEvent(
-                        seed,
-                        counters.episodes,
-                        collector.env_steps,
-                        _mean(counters.window),
-                        rate,
-                        budget.done(counters.episodes, collector.env_steps),
-                        budget.total,
-                    )
-                )
+                report(rate)
                 # 5. evaluate (deterministic, separate envs, fixed seeds) and stop at the target
                 if cfg.eval_every and counters.updates % cfg.eval_every == 0:
                     result = run_episodes(
@@ -239,18 +166,7 @@ def train_seed(cfg: Config, seed: int, out: Path, progress: Progress, resume: bo
             raise
         finally:
             result = _seed_result(seed, status, counters, collector.env_steps, wall())
-            progress.update(
-                ProgressEvent(
-                    seed,
-                    counters.episodes,
-                    collector.env_steps,
-                    _mean(counters.window),
-                    result.steps_per_second,
-                    budget.done(counters.episodes, collector.env_steps),
-                    budget.total,
-                    final=True,
-                )
-            )
+            report(result.steps_per_second, final=True)
             write_json_atomic(out / "summary.json", result.__dict__ | {"backend": backend})
             logs.close()
             collector.env.close()
@@ -286,29 +202,6 @@ def _seed_result(seed: int, status: str, c: Counters, env_steps: int, wall: floa
         steps_to_target=c.target_hit[0] if c.target_hit else None,
         seconds_to_target=c.target_hit[1] if c.target_hit else None,
     )
-
-
-class _GracefulInterrupt:
-    """First SIGINT sets ``requested`` (the loop checkpoints and stops); a second raises KeyboardInterrupt.
-    Only installed in the main thread (signal handlers cannot be set elsewhere)."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._previous: object = None
-
-    def _handle(self, signum: int, frame: object) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def __enter__(self) -> _GracefulInterrupt:
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)  # type: ignore[arg-type]
 
 
 def train(

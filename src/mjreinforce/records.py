@@ -1,0 +1,79 @@
+"""What one seed records as it trains: episodes.csv, evals.csv and TensorBoard events."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mjreinforce.config import Config
+from mjreinforce.evaluation import EvalResult
+from mjreinforce.rollout import Episode
+from mjreinforce.rundir import EPISODE_COLUMNS, EVAL_COLUMNS, CsvLog
+from mjreinforce.state import Counters
+from mjreinforce.update import UpdateMetrics
+
+
+class SeedRecords:
+    """The files one seed writes as it trains: episodes.csv, evals.csv, TensorBoard events."""
+
+    def __init__(self, cfg: Config, seed: int, out: Path, counters: Counters, purge_step: int | None) -> None:
+        self.seed, self.counters = seed, counters
+        self.episodes = CsvLog(out / "episodes.csv", EPISODE_COLUMNS)
+        self.evals = CsvLog(out / "evals.csv", EVAL_COLUMNS)
+        self.tb = None
+        if cfg.tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            # purge_step drops events a killed run wrote after its last checkpoint
+            self.tb = SummaryWriter(log_dir=str(out / "tb"), purge_step=purge_step)
+
+    def episode(self, ep: Episode, wall: float) -> None:
+        c = self.counters
+        c.episodes += 1
+        c.window.append(ep.ret)
+        self.episodes.write(
+            (
+                self.seed,
+                c.episodes,
+                ep.env_steps,
+                ep.ret,
+                ep.length,
+                int(ep.terminated),
+                int(ep.truncated),
+                round(wall, 4),
+            )
+        )
+        if self.tb is not None:
+            self.tb.add_scalar("episode/return", ep.ret, ep.env_steps)
+            self.tb.add_scalar("episode/length", ep.length, ep.env_steps)
+
+    def update(self, m: UpdateMetrics, rate: float, env_steps: int) -> None:
+        if self.tb is None:
+            return
+        for name, value in m.__dict__.items():
+            if value is not None:
+                self.tb.add_scalar(f"train/{name}", value, env_steps)
+        self.tb.add_scalar("train/steps_per_second", rate, env_steps)
+
+    def evaluation(self, result: EvalResult, env_steps: int, wall: float) -> None:
+        c = self.counters
+        c.evals += 1
+        c.best_eval = result.mean_return if c.best_eval is None else max(c.best_eval, result.mean_return)
+        self.evals.write(
+            (
+                self.seed,
+                c.updates,
+                env_steps,
+                round(wall, 4),
+                result.mean_return,
+                float(result.returns.std()),
+                float(result.lengths.mean()),
+            )
+        )
+        if self.tb is not None:
+            self.tb.add_scalar("eval/mean_return", result.mean_return, env_steps)
+
+    def close(self) -> None:
+        self.episodes.close()
+        self.evals.close()
+        if self.tb is not None:
+            self.tb.close()
