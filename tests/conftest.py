@@ -56,3 +56,23 @@ def _read_csv(path: Path, drop: tuple[str, ...] = ()) -> list[dict[str, str]]:
 def read_csv() -> Callable[..., list[dict[str, str]]]:
     """``read_csv(path, drop=("wall_seconds",))``: rows as dicts of strings, ``drop`` columns removed."""
     return _read_csv
+
+
+@pytest.fixture(scope="session")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A vpg policy trained on InvertedPendulum-v5 (gymnasium backend, seed 1) until its evaluation
+    reaches 1000 or 80k steps; shared by the eval, video and robustness tests."""
+    import mjreinforce
+    from mjreinforce.config import load_preset, with_overrides
+
+    path = tmp_path_factory.getbasetemp() / "trained-vpg-pendulum"
+    settings = {
+        "backend": "gymnasium",
+        "seeds": (1,),
+        "total_steps": 80_000,
+        "eval_every": 5,
+        "target_return": 1000.0,
+        "tensorboard": False,
+    }
+    mjreinforce.train(with_overrides(load_preset("vpg"), settings), path, quiet=True, plot=False)
+    return path

@@ -22,29 +22,9 @@ import mjreinforce
 from mjreinforce import checkpoint
 from mjreinforce.cli import main
 from mjreinforce.cli.eval import first_run_seed
-from mjreinforce.config import load_preset, with_overrides
 from mjreinforce.evaluation import EVAL_SEED_OFFSET, evaluate_policy
 
 pytestmark = pytest.mark.slow
-
-TRAIN_SETTINGS = {
-    "backend": "gymnasium",
-    "seeds": (1,),
-    "total_steps": 80_000,
-    "eval_every": 5,
-    "target_return": 1000.0,
-    "tensorboard": False,
-}
-
-
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A trained vpg run; reused if an earlier module of this session trained it already."""
-    path = tmp_path_factory.getbasetemp() / "trained-vpg-pendulum-80k"
-    if not (path / "summary.json").exists():
-        cfg = with_overrides(load_preset("vpg"), TRAIN_SETTINGS)
-        mjreinforce.train(cfg, path, overwrite=True, quiet=True, plot=False)
-    return path
 
 
 def last_eval_row(run_dir: Path) -> dict[str, str]:

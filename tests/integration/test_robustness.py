@@ -25,26 +25,8 @@ from mjreinforce.state import TrainedPolicy
 
 pytestmark = pytest.mark.slow
 
-TRAIN_SETTINGS = {
-    "backend": "gymnasium",
-    "seeds": (1,),
-    "total_steps": 80_000,
-    "eval_every": 5,
-    "target_return": 1000.0,
-    "tensorboard": False,
-}
 CLI = "import sys; from mjreinforce.cli import main; sys.exit(main(sys.argv[1:]))"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A trained vpg run; reused if an earlier module of this session trained it already."""
-    path = tmp_path_factory.getbasetemp() / "trained-vpg-pendulum-80k"
-    if not (path / "summary.json").exists():
-        cfg = with_overrides(load_preset("vpg"), TRAIN_SETTINGS)
-        mjreinforce.train(cfg, path, overwrite=True, quiet=True, plot=False)
-    return path
 
 
 @pytest.fixture(scope="module")
