@@ -79,9 +79,10 @@ class TqdmProgress:
             )
             self._bars[event.seed] = bar
         bar.n = min(event.done, event.total)  # type: ignore[attr-defined]
-        bar.set_postfix_str(  # type: ignore[attr-defined]
-            f"return {event.window_mean_return:.1f}, {event.steps_per_second:,.0f} steps/s", refresh=False
-        )
+        postfix = f"return {event.window_mean_return:.1f}"
+        if self.unit != "steps":  # tqdm's own rate is in the bar's unit; show env steps/s too
+            postfix += f", {event.steps_per_second:,.0f} steps/s"
+        bar.set_postfix_str(postfix, refresh=False)  # type: ignore[attr-defined]
         bar.refresh()  # type: ignore[attr-defined]
         if event.final:
             bar.close()  # type: ignore[attr-defined]
