@@ -120,29 +120,24 @@ class Collector:
         buf = self._buffers
         ended_once = np.zeros(self.num_envs, dtype=bool)
         t = 0
-        while (t < rollout_steps) if not episode_mode else not ended_once.all():
-            buf.ensure(t)
-            arrays = buf.arrays
-            with torch.inference_mode():
+        with torch.inference_mode():
+            while (t < rollout_steps) if not episode_mode else not ended_once.all():
+                buf.ensure(t)
+                a = buf.arrays
                 raw = policy.sample(torch.from_numpy(normalizer(self.obs)))
-                actions = policy.env_action(raw).numpy()
-            step = self.env.step(actions.astype(np.float64))
-            arrays["obs"][t] = self.obs
-            arrays["raw_actions"][t] = raw.numpy()
-            arrays["rewards"][t] = step.rewards
-            arrays["terminated"][t] = step.terminated
-            arrays["truncated"][t] = step.truncated
-            arrays["next_obs"][t] = step.final_obs
-            self.env_steps += self.num_envs
-            ended = step.terminated | step.truncated
-            self.episode_return += step.rewards
-            self.episode_length += 1
-            if ended.any():
-                for episode in self._finish_episodes(ended, step):
-                    on_episode(episode)
-                ended_once |= ended
-            self.obs = step.obs
-            t += 1
+                step = self.env.step(policy.env_action(raw).numpy())
+                a["obs"][t], a["raw_actions"][t], a["next_obs"][t] = self.obs, raw.numpy(), step.final_obs
+                a["rewards"][t], a["terminated"][t], a["truncated"][t] = step.rewards, step.terminated, step.truncated
+                self.env_steps += self.num_envs
+                self.episode_return += step.rewards
+                self.episode_length += 1
+                ended = step.terminated | step.truncated
+                if ended.any():
+                    for episode in self._finish_episodes(ended, step):
+                        on_episode(episode)
+                    ended_once |= ended
+                self.obs = step.obs
+                t += 1
         return self._snapshot(buf, t, episode_mode)
 
     def _finish_episodes(self, ended: np.ndarray, step: StepResult) -> list[Episode]:
