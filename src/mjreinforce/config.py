@@ -226,7 +226,12 @@ def _coerce_to(name: str, hint: Any, value: Any) -> Any:
             raise UserError(f"{name} must be one of {', '.join(map(str, args))}; got {value!r}")
         return value
     if origin is tuple:
-        if isinstance(value, str):
+        if isinstance(value, str) and value.strip().startswith("["):
+            try:  # a TOML array, e.g. --set 'randomize=["gravity=-12:-7"]'
+                value = tomllib.loads(f"v = {value}")["v"]
+            except tomllib.TOMLDecodeError:
+                raise UserError(f"{name} must be a list such as [1, 2], got {value!r}") from None
+        elif isinstance(value, str):
             value = [v for v in value.replace(" ", "").split(",") if v] if value.strip() else []
         if not isinstance(value, (list, tuple)):
             raise UserError(f"{name} must be a list, got {value!r}")

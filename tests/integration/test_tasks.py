@@ -56,3 +56,24 @@ def test_actions_sent_to_a_multi_dimensional_task_stay_within_bounds(action_boun
         assert np.abs(raw.numpy()).max() > spec.act_high.max()
     finally:
         env.close()
+
+
+def test_train_cli_physics_and_randomize_flags_change_the_dynamics(cli, tmp_path: Path, read_csv) -> None:
+    base = ["train", "--preset", "tutorial", "--env", "InvertedPendulum-v5", "--seeds", "1", "--episodes", "40"]
+    base += ["--workers", "1", "--quiet", "--no-plot", "--no-tensorboard"]
+    runs = {
+        "normal": [],
+        "strong": ["--physics", "gravity=-40"],
+        "random": ["--randomize", "gravity=-45:-35", "--physics", "body_mass.pole*=1.0"],
+    }
+    lengths = {}
+    for name, extra in runs.items():
+        result = cli(*base, "--out", str(tmp_path / name), *extra, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        rows = read_csv(tmp_path / name / "seed_1" / "episodes.csv")
+        lengths[name] = np.mean([int(r["length"]) for r in rows])
+    # the pole falls faster under stronger gravity, fixed or re-drawn each episode
+    assert lengths["strong"] < lengths["normal"]
+    assert lengths["random"] < lengths["normal"]
+    saved = (tmp_path / "random" / "config.toml").read_text()
+    assert "gravity=-45:-35" in saved and "body_mass.pole*=1.0" in saved

@@ -297,3 +297,10 @@ def test_unknown_key_in_a_config_file(tmp_path: Path) -> None:
     path.write_text("gama = 0.9\n")
     with pytest.raises(UserError, match="'gama'.*gamma"):
         load_toml(path)
+
+
+def test_set_accepts_a_toml_array_for_list_keys() -> None:
+    cfg = with_overrides(Config(), {"randomize": '["gravity=-12:-7", "body_mass.pole=0.5:2"]'})
+    assert cfg.randomize == ("gravity=-12:-7", "body_mass.pole=0.5:2")
+    with pytest.raises(UserError, match="randomize must be a list"):
+        with_overrides(Config(), {"randomize": "[unclosed"})

@@ -26,6 +26,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backend", choices=["auto", "gymnasium", "envpool"])
     p.add_argument("--num-envs", type=int, help="vectorized envs per seed")
     p.add_argument("--env-workers", type=int, help="0: step envs in-process; k>0: async workers / envpool threads")
+    p.add_argument(
+        "--physics",
+        action="append",
+        metavar="KEY=VALUE",
+        help="MuJoCo model override, e.g. gravity=-4.9 or body_mass.pole=2.0 (repeatable)",
+    )
+    p.add_argument(
+        "--randomize",
+        action="append",
+        metavar="KEY=LOW:HIGH",
+        help="re-draw a model value every episode, e.g. gravity=-12:-7 (repeatable)",
+    )
     p.add_argument("--target-return", type=float, help="stop a seed once its evaluation mean reaches this")
     p.add_argument(
         "--workers",
@@ -64,6 +76,8 @@ def resolve_config(args: argparse.Namespace) -> tuple[cfgmod.Config, str]:
         "env_workers": args.env_workers,
         "target_return": args.target_return,
         "tensorboard": False if args.no_tensorboard else None,
+        "physics": tuple(args.physics) if args.physics else None,
+        "randomize": tuple(args.randomize) if args.randomize else None,
     }
     cfg = cfgmod.with_overrides(cfg, {k: v for k, v in flags.items() if v is not None})
     cfg = cfgmod.with_overrides(cfg, cfgmod.parse_set(args.set))
