@@ -9,7 +9,6 @@ Presets are TOML files in ``mjreinforce/presets/`` holding a subset of fields.
 from __future__ import annotations
 
 import tomllib
-import types
 import typing
 from dataclasses import dataclass, fields, replace
 from importlib import resources
@@ -18,6 +17,7 @@ from typing import Any, Literal
 
 import tomli_w
 
+from mjreinforce.config_values import coerce_to, did_you_mean
 from mjreinforce.errors import UserError
 
 Backend = Literal["auto", "gymnasium", "envpool"]
@@ -203,76 +203,21 @@ def validate(cfg: Config) -> Config:
 
 
 # --------------------------------------------------------------------------
-# Coercion of raw values (TOML or --set strings) to the field types
+# Raw values (TOML or --set strings): coerced to the field types by config_values
 # --------------------------------------------------------------------------
 _HINTS = typing.get_type_hints(Config)
 
 
 def _coerce(name: str, value: Any) -> Any:
     """Convert a TOML value or a ``--set`` string to the declared type of ``name``."""
-    return _coerce_to(name, _HINTS[name], value)
-
-
-def _coerce_to(name: str, hint: Any, value: Any) -> Any:
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        if value is None or (isinstance(value, str) and value.lower() in ("none", "null", "")):
-            return None
-        (inner,) = [a for a in args if a is not type(None)]
-        return _coerce_to(name, inner, value)
-    if origin is Literal:
-        if value not in args:
-            raise UserError(f"{name} must be one of {', '.join(map(str, args))}; got {value!r}")
-        return value
-    if origin is tuple:
-        if isinstance(value, str) and value.strip().startswith("["):
-            try:  # a TOML array, e.g. --set 'randomize=["gravity=-12:-7"]'
-                value = tomllib.loads(f"v = {value}")["v"]
-            except tomllib.TOMLDecodeError:
-                raise UserError(f"{name} must be a list such as [1, 2], got {value!r}") from None
-        elif isinstance(value, str):
-            value = [v for v in value.replace(" ", "").split(",") if v] if value.strip() else []
-        if not isinstance(value, (list, tuple)):
-            raise UserError(f"{name} must be a list, got {value!r}")
-        return tuple(_coerce_to(name, args[0], v) for v in value)
-    if hint is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "1", "yes", "on"):
-            return True
-        if isinstance(value, str) and value.lower() in ("false", "0", "no", "off"):
-            return False
-        raise UserError(f"{name} must be true or false, got {value!r}")
-    if hint is int:
-        if isinstance(value, bool):
-            raise UserError(f"{name} must be an integer, got {value!r}")
-        try:
-            as_float = float(value)
-        except (TypeError, ValueError):
-            raise UserError(f"{name} must be an integer, got {value!r}") from None
-        if not as_float.is_integer():
-            raise UserError(f"{name} must be an integer, got {value!r}")
-        return int(as_float)
-    if hint is float:
-        if isinstance(value, bool):
-            raise UserError(f"{name} must be a number, got {value!r}")
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            raise UserError(f"{name} must be a number, got {value!r}") from None
-    if hint is str:
-        if not isinstance(value, str):
-            raise UserError(f"{name} must be a string, got {value!r}")
-        return value
-    raise TypeError(f"unsupported config type {hint} for {name}")  # a bug, not user input
+    return coerce_to(name, _HINTS[name], value)
 
 
 def with_overrides(cfg: Config, values: dict[str, Any]) -> Config:
     """Return ``cfg`` with ``values`` (raw TOML or string values) applied; unknown keys are errors."""
     unknown = sorted(set(values) - set(FIELD_NAMES))
     if unknown:
-        raise UserError(f"unknown config key {unknown[0]!r}{_suggest(unknown[0])}")
+        raise UserError(f"unknown config key {unknown[0]!r}{did_you_mean(unknown[0], FIELD_NAMES)}")
     coerced = {k: _coerce(k, v) for k, v in values.items()}
     # Setting one budget clears the other, so `--episodes` overrides a preset's steps.
     if coerced.get("total_episodes") is not None and "total_steps" not in coerced:
@@ -291,13 +236,6 @@ def parse_set(items: list[str]) -> dict[str, str]:
             raise UserError(f"--set expects key=value, got {item!r}")
         out[key.strip()] = value.strip()
     return out
-
-
-def _suggest(name: str) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(name, FIELD_NAMES, n=3)
-    return f" (did you mean {', '.join(close)}?)" if close else ""
 
 
 # --------------------------------------------------------------------------

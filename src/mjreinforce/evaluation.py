@@ -88,7 +88,7 @@ def merge_physics(base: Sequence[str], extra: Sequence[str]) -> tuple[str, ...]:
     Keys compare as typed (``"gravity"`` and ``"opt.gravity"`` are different keys; both then apply, in
     order, so the later one wins for the z component). Specs are parsed, so a malformed one raises UserError.
     """
-    from mjreinforce.physics import parse_override
+    from mjreinforce.physics_spec import parse_override
 
     replaced = {parse_override(spec).target.key for spec in extra}
     kept = tuple(spec for spec in base if parse_override(spec).target.key not in replaced)

@@ -1,15 +1,8 @@
-"""MuJoCo physics variation: fixed overrides, per-episode randomization and robustness grids.
+"""MuJoCo physics variation on a compiled model: overrides, per-episode randomization, a stability guard.
 
-A spec is ``KEY=VALUES`` (set) or ``KEY*=VALUES`` (scale: multiply the model's own value)::
-
-    KEY     gravity                      the z component of model.opt.gravity
-            opt.FIELD                    a float field of model.opt: timestep, gravity, wind, density, ...
-            KIND_FIELD.ENTITY            a row of a model array, e.g. body_mass.pole, geom_friction.cart
-    KIND    body | geom | jnt | actuator | site | tendon, looked up by that entity's name, or "#3" by index
-            dof_* fields take a *joint* name and select its dofs (1 for hinge/slide, 3 ball, 6 free)
-    VALUES  a,b,c            fixed override           gravity=-4.9   opt.gravity=0,0,-4.9
-            LOW:HIGH         uniform per episode      gravity=-12:-7   body_mass.pole*=0.5:2
-            LOW:HIGH:COUNT   robustness grid          gravity=-15:-5:11  (np.linspace)
+Specs (``gravity=-4.9``, ``body_mass.pole*=0.5:2``, ...) are parsed by :mod:`mjreinforce.physics_spec`;
+this module looks their keys up in a model (:func:`resolve`), reads and writes the numbers, and wraps a
+gymnasium MuJoCo env so the settings are in force while it runs (:class:`PhysicsWrapper`).
 
 Shapes: a set value must have exactly as many numbers as the selection (1 for body_mass, 3 for
 geom_friction, 6 for actuator_gear), so nothing is filled in silently; a scale is one factor for every
@@ -31,93 +24,32 @@ import mujoco
 import numpy as np
 
 from mjreinforce.errors import UserError
+from mjreinforce.physics_spec import (
+    ENTITY_KINDS,
+    PhysicsOverride,
+    PhysicsRange,
+    PhysicsTarget,
+    format_numbers,
+    parse_override,
+    parse_range,
+    parse_target,
+    reject_duplicates,
+)
 
-# field prefix -> (object type, model attribute counting its array's rows, the entity's noun and plural)
-ENTITY_KINDS: dict[str, tuple[mujoco.mjtObj, str, str, str]] = {
-    "body": (mujoco.mjtObj.mjOBJ_BODY, "nbody", "body", "bodies"),
-    "geom": (mujoco.mjtObj.mjOBJ_GEOM, "ngeom", "geom", "geoms"),
-    "jnt": (mujoco.mjtObj.mjOBJ_JOINT, "njnt", "joint", "joints"),
-    "dof": (mujoco.mjtObj.mjOBJ_JOINT, "nv", "joint", "joints"),  # rows are dofs, names are joints'
-    "actuator": (mujoco.mjtObj.mjOBJ_ACTUATOR, "nu", "actuator", "actuators"),
-    "site": (mujoco.mjtObj.mjOBJ_SITE, "nsite", "site", "sites"),
-    "tendon": (mujoco.mjtObj.mjOBJ_TENDON, "ntendon", "tendon", "tendons"),
-}
 _DERIVED = frozenset(  # overwritten by mj_setConst, or (geom_size) would leave collision bounds stale
     ("actuator_acc0", "actuator_length0", "body_invweight0", "body_margin", "body_subtreemass", "dof_M0")
     + ("dof_invweight0", "dof_length", "geom_aabb", "geom_fluid", "geom_rbound", "geom_size")
     + ("tendon_invweight0", "tendon_length0")
-)
-_DEFAULT_OPTION = mujoco.MjOption()
-_OPT_FIELDS = tuple(n for n in dir(_DEFAULT_OPTION) if isinstance(getattr(_DEFAULT_OPTION, n), float | np.ndarray))
-_NON_NEGATIVE = frozenset(
-    ("body_mass", "body_inertia", "geom_friction", "dof_damping", "dof_armature", "dof_frictionloss")
-    + ("jnt_stiffness", "opt.density", "opt.viscosity")
 )
 _BADQPOS, _BADQVEL, _BADQACC = (
     int(mujoco.mjtWarning.mjWARN_BADQPOS),
     int(mujoco.mjtWarning.mjWARN_BADQVEL),
     int(mujoco.mjtWarning.mjWARN_BADQACC),
 )
-_SYNTAX = "use gravity, opt.<field> or <kind>_<field>.<name> with kind in " + ", ".join(ENTITY_KINDS)
 
 
 class PhysicsUnstableError(UserError):
     """The simulation produced non-finite values or MuJoCo flagged bad qpos/qvel/qacc."""
-
-
-@dataclass(frozen=True)
-class PhysicsTarget:
-    """What a key names, before it is looked up in a model."""
-
-    key: str  # as typed: "gravity", "opt.timestep", "body_mass.pole"
-    field: str  # "opt.gravity", "opt.timestep", "body_mass"
-    entity: str | None = None  # entity name, or "#<index>", for per-entity arrays
-    component: int | None = None  # a single number of the selection ("gravity" -> 2)
-
-
-@dataclass(frozen=True)
-class PhysicsOverride:
-    """Set the target to ``value`` or, if ``scale``, multiply it by ``value`` (numbers per component)."""
-
-    target: PhysicsTarget
-    value: tuple[float, ...]
-    scale: bool = False
-
-    def __str__(self) -> str:
-        return f"{self.target.key}{'*=' if self.scale else '='}{_format(self.value)}"
-
-
-@dataclass(frozen=True)
-class PhysicsRange:
-    """Uniform ``[low, high]`` per component, drawn once per episode."""
-
-    target: PhysicsTarget
-    low: tuple[float, ...]
-    high: tuple[float, ...]
-    scale: bool = False
-
-    def __str__(self) -> str:
-        return f"{self.target.key}{'*=' if self.scale else '='}{_format(self.low)}:{_format(self.high)}"
-
-    def sample(self, rng: np.random.Generator) -> PhysicsOverride:
-        value = rng.uniform(np.asarray(self.low), np.asarray(self.high))
-        return PhysicsOverride(self.target, tuple(float(v) for v in value), self.scale)
-
-
-@dataclass(frozen=True, eq=False)
-class PhysicsGrid:
-    """Evenly spaced settings for an evaluation sweep; ``values`` has shape (count, numbers)."""
-
-    target: PhysicsTarget
-    values: np.ndarray
-    scale: bool = False
-
-    def overrides(self) -> tuple[PhysicsOverride, ...]:
-        return tuple(PhysicsOverride(self.target, tuple(map(float, row)), self.scale) for row in self.values)
-
-    def specs(self) -> tuple[str, ...]:
-        """One override spec string per grid point, e.g. ``("gravity=-15", ..., "gravity=-5")``."""
-        return tuple(str(o) for o in self.overrides())
 
 
 @dataclass(frozen=True)
@@ -128,96 +60,6 @@ class ModelSlot:
     attr: str  # attribute of model.opt (rows is None) or of model
     rows: slice | None
     size: int  # how many numbers a set value must have
-
-
-def _format(numbers: Iterable[float]) -> str:
-    return ",".join(f"{v:.12g}" for v in numbers)
-
-
-def parse_target(key: str) -> PhysicsTarget:
-    """Check a key's syntax (not yet against a model): ``gravity``, ``opt.timestep``, ``body_mass.pole``."""
-    key = key.strip()
-    if key == "gravity":
-        return PhysicsTarget(key, "opt.gravity", None, 2)
-    if key.startswith("opt."):
-        if key[4:] not in _OPT_FIELDS:
-            raise UserError(f"unknown option '{key}'; valid opt fields: {', '.join(_OPT_FIELDS)}")
-        return PhysicsTarget(key, key)
-    field, _, entity = key.partition(".")
-    if field.partition("_")[0] not in ENTITY_KINDS or "_" not in field:
-        raise UserError(f"unknown physics key '{key}'; {_SYNTAX}")
-    if not entity:
-        raise UserError(f"physics key '{key}' needs an entity name: {field}.<name>")
-    return PhysicsTarget(key, field, entity)
-
-
-def _numbers(text: str, spec: str) -> tuple[float, ...]:
-    try:
-        numbers = tuple(float(part) for part in text.split(","))
-    except ValueError:
-        raise UserError(f"bad number '{text}' in physics spec '{spec}'; use comma-separated numbers") from None
-    if not all(math.isfinite(v) for v in numbers):
-        raise UserError(f"physics spec '{spec}' has a non-finite number")
-    return numbers
-
-
-def _split(spec: str, form: str, example: str) -> tuple[PhysicsTarget, bool, list[str]]:
-    """``KEY=V`` or ``KEY*=V`` -> (target, scale, V split on ':'), checking the part count for ``form``."""
-    key, sep, values = spec.partition("=")
-    if not sep or not key.strip() or not values.strip():
-        raise UserError(f"malformed physics spec '{spec}': expected {example}")
-    scale = key.rstrip().endswith("*")
-    target = parse_target(key.rstrip().removesuffix("*"))
-    parts = values.strip().split(":")
-    expected = {"override": 1, "range": 2, "grid": 3}[form]
-    if len(parts) != expected:
-        raise UserError(f"physics {form} '{spec}' has {len(parts)} ':'-separated parts; expected {example}")
-    return target, scale, parts
-
-
-def _check_sign(target: PhysicsTarget, numbers: Iterable[float], spec: str) -> None:
-    if target.field == "opt.timestep" and not all(v > 0 for v in numbers):
-        raise UserError(f"physics spec '{spec}': opt.timestep must be positive")
-    if target.field in _NON_NEGATIVE and not all(v >= 0 for v in numbers):
-        raise UserError(f"physics spec '{spec}': {target.field} cannot be negative")
-
-
-def parse_override(spec: str) -> PhysicsOverride:
-    """``gravity=-4.9``, ``opt.gravity=0,0,-4.9``, ``body_mass.pole*=2`` -> PhysicsOverride."""
-    target, scale, (text,) = _split(spec, "override", "KEY=VALUE, e.g. gravity=-4.9 (ranges go in randomize)")
-    value = _numbers(text, spec)
-    _check_sign(target, value, spec)
-    return PhysicsOverride(target, value, scale)
-
-
-def _bounds(low_text: str, high_text: str, spec: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    low, high = _numbers(low_text, spec), _numbers(high_text, spec)
-    if len(low) != len(high):
-        raise UserError(f"physics spec '{spec}': low has {len(low)} numbers but high has {len(high)}")
-    return low, high
-
-
-def parse_range(spec: str) -> PhysicsRange:
-    """``gravity=-12:-7`` -> uniform on [-12, -7]; low must not exceed high in any component."""
-    target, scale, (low_text, high_text) = _split(spec, "range", "KEY=LOW:HIGH, e.g. gravity=-12:-7")
-    low, high = _bounds(low_text, high_text, spec)
-    if any(lo > hi for lo, hi in zip(low, high, strict=True)):
-        raise UserError(f"physics range '{spec}': low is greater than high")
-    _check_sign(target, low + high, spec)
-    return PhysicsRange(target, low, high, scale)
-
-
-def parse_grid(spec: str) -> PhysicsGrid:
-    """``gravity=-15:-5:11`` -> values ``np.linspace(-15, -5, 11)[:, None]``, shape (count, numbers).
-
-    Descending grids (``gravity=-5:-15:11``) are allowed: linspace keeps the given order.
-    """
-    target, scale, (low_text, high_text, count_text) = _split(spec, "grid", "KEY=LOW:HIGH:COUNT")
-    low, high = _bounds(low_text, high_text, spec)
-    if not count_text.strip().isdigit() or int(count_text) < 2:
-        raise UserError(f"physics grid '{spec}': COUNT must be an integer >= 2, got '{count_text}'")
-    _check_sign(target, low + high, spec)
-    return PhysicsGrid(target, np.linspace(low, high, int(count_text)), scale)
 
 
 def _model_name(model: mujoco.MjModel) -> str:
@@ -308,9 +150,8 @@ def _check_size(model: mujoco.MjModel, slot: ModelSlot, count: int, scale: bool,
     if count == slot.size or (scale and count == 1):
         return
     need = f"1 or {slot.size} factors" if scale else f"{slot.size} numbers"
-    raise UserError(
-        f"physics spec '{spec}' gives {count} but {slot.target.key} needs {need} (now {_format(read(model, slot))})"
-    )
+    now = format_numbers(read(model, slot))
+    raise UserError(f"physics spec '{spec}' gives {count} but {slot.target.key} needs {need} (now {now})")
 
 
 def apply_overrides(
@@ -340,13 +181,6 @@ def describe(model: mujoco.MjModel, keys: Iterable[str | PhysicsTarget]) -> dict
     return described
 
 
-def _reject_duplicates(specs: Sequence[PhysicsOverride] | Sequence[PhysicsRange], what: str) -> None:
-    keys = [s.target.key for s in specs]
-    repeated = sorted({k for k in keys if keys.count(k) > 1})
-    if repeated:
-        raise UserError(f"physics {what} name {', '.join(repeated)} more than once")
-
-
 class PhysicsWrapper(gymnasium.Wrapper):
     """Fixed overrides once at construction, ranges re-drawn at every reset, and a per-step stability guard.
 
@@ -367,8 +201,8 @@ class PhysicsWrapper(gymnasium.Wrapper):
         model, data = getattr(env.unwrapped, "model", None), getattr(env.unwrapped, "data", None)
         if not isinstance(model, mujoco.MjModel) or not isinstance(data, mujoco.MjData):
             raise UserError(f"physics overrides need a MuJoCo env; {env.spec.id if env.spec else env} is not one")
-        _reject_duplicates(overrides, "overrides")
-        _reject_duplicates(randomize, "randomize")
+        reject_duplicates(overrides, "overrides")
+        reject_duplicates(randomize, "randomize")
         self._model, self._data = model, data
         apply_overrides(model, overrides, data)
         self._ranges = [(resolve(model, r.target), r) for r in randomize]
@@ -385,10 +219,7 @@ class PhysicsWrapper(gymnasium.Wrapper):
         """Draw this episode's physics, write it to the model, then reset the wrapped env."""
         if self._ranges:
             self._drawn = tuple(r.sample(self._rng) for _, r in self._ranges)
-            for (slot, _), base, drawn in zip(self._ranges, self._bases, self._drawn, strict=True):
-                value = np.asarray(drawn.value)
-                write(self._model, slot, base * value if drawn.scale else value)
-            mujoco.mj_setConst(self._model, self._data)  # data is scratch here: the reset below clears it
+            self._write_drawn()  # data is scratch here: the reset below clears it
         self._episode_steps = 0
         return self.env.reset(seed=seed, options=options)
 
@@ -410,6 +241,14 @@ class PhysicsWrapper(gymnasium.Wrapper):
     def describe(self) -> dict[str, float | list[float]]:
         """Current model values of every key in use, for logging."""
         return describe(self._model, [o.target for o in self.physics_in_force()])
+
+    def _write_drawn(self) -> None:
+        """Write this episode's draws (a scale multiplies the base), then ``mj_setConst``; no-op without ranges."""
+        for (slot, _), base, drawn in zip(self._ranges, self._bases, self._drawn, strict=True):
+            value = np.asarray(drawn.value)
+            write(self._model, slot, base * value if drawn.scale else value)
+        if self._ranges:
+            mujoco.mj_setConst(self._model, self._data)
 
     def _unstable_message(self) -> str:
         warnings = (_BADQPOS, _BADQVEL, _BADQACC)
@@ -466,11 +305,7 @@ def restore_wrapper_state(env: gymnasium.Env, state: dict[str, Any] | None) -> N
                 PhysicsOverride(r.target, tuple(value), r.scale)
                 for (_, r), value in zip(env._ranges, state["drawn"], strict=True)
             )
-            for (slot, _), base, drawn in zip(env._ranges, env._bases, env._drawn, strict=True):
-                value = np.asarray(drawn.value)
-                write(env._model, slot, base * value if drawn.scale else value)
-            if env._ranges:
-                mujoco.mj_setConst(env._model, env._data)
+            env._write_drawn()
             env._episode_steps = state["episode_steps"]
             return
         env = env.env

@@ -1,6 +1,6 @@
 """Robustness of trained policies to physics they were not trained on.
 
-Every policy is evaluated deterministically at every point of a :class:`~mjreinforce.physics.PhysicsGrid`
+Every policy is evaluated deterministically at every point of a :class:`~mjreinforce.physics_spec.PhysicsGrid`
 (e.g. ``gravity=-15:-5:11``). All (policy, point) pairs use the same env seeds ``seed + i``, so they start
 from the same initial states and differences come from the physics and the policy alone (common random
 numbers). The result is one row per episode; :func:`summary_table` reduces it to mean/std per point.
@@ -19,7 +19,8 @@ import pandas as pd
 
 from mjreinforce.errors import UserError
 from mjreinforce.evaluation import DEFAULT_EVAL_SEED, check_physics, eval_config, evaluate_policy
-from mjreinforce.physics import PhysicsGrid, PhysicsUnstableError
+from mjreinforce.physics import PhysicsUnstableError
+from mjreinforce.physics_spec import PhysicsGrid
 
 if TYPE_CHECKING:
     from mjreinforce.state import TrainedPolicy

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from mjreinforce import checkpoint, config
+from mjreinforce import checkpoint, checkpoint_files, config
 from mjreinforce.config import Config
 from mjreinforce.envs import inspect_env
 from mjreinforce.errors import UserError
@@ -127,7 +127,7 @@ class TrainedPolicy:
 def load_policy(path: Path | str, seed: int | None = None) -> TrainedPolicy:
     """Load the policy of a checkpoint file, a seed directory or a run directory (its latest checkpoint;
     ``seed`` picks one when the run has several)."""
-    file = checkpoint.latest_checkpoint(Path(path), seed=seed)
+    file = checkpoint_files.latest_checkpoint(Path(path), seed=seed)
     tensors, meta = checkpoint.load_checkpoint(file)
     try:
         cfg = config.from_dict(meta["config"])

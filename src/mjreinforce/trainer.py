@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from mjreinforce import checkpoint, state
+from mjreinforce import checkpoint, checkpoint_files, state
 from mjreinforce import config as config_mod
 from mjreinforce.config import Config, validate
 from mjreinforce.envs import inspect_env, make_vec_env, resolve_backend
@@ -121,7 +121,7 @@ def train_seed(cfg: Config, seed: int, out: Path, progress: Progress, resume: bo
     def save_checkpoint() -> None:
         counters.wall_seconds = wall()
         tensors, meta = state.capture(cfg, seed, learner, normalizer, collector, counters)
-        checkpoint.save_checkpoint_rotating(
+        checkpoint_files.save_checkpoint_rotating(
             out / "checkpoints",
             counters.updates,
             tensors,
@@ -182,7 +182,7 @@ def _resume(out: Path, learner: Learner, normalizer: RunningNormalizer, collecto
         truncate_csv(out / "episodes.csv", 0)
         truncate_csv(out / "evals.csv", 0)
         return None
-    tensors, meta = checkpoint.load_checkpoint(checkpoint.latest_checkpoint(out))
+    tensors, meta = checkpoint.load_checkpoint(checkpoint_files.latest_checkpoint(out))
     counters = state.restore(tensors, meta, learner, normalizer, collector)
     truncate_csv(out / "episodes.csv", counters.episodes)
     truncate_csv(out / "evals.csv", counters.evals)

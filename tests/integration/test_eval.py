@@ -19,7 +19,7 @@ import pytest
 import torch
 
 import mjreinforce
-from mjreinforce import checkpoint
+from mjreinforce import checkpoint, checkpoint_files
 from mjreinforce.cli import main
 from mjreinforce.cli.eval import first_run_seed
 from mjreinforce.evaluation import EVAL_SEED_OFFSET, evaluate_policy
@@ -80,7 +80,7 @@ def numpy_mean_action(weights: dict[str, np.ndarray], obs: np.ndarray) -> np.nda
 def test_load_policy_acts_in_a_plain_gymnasium_loop(run_dir: Path) -> None:
     trained = mjreinforce.load_policy(run_dir)
     assert trained.config.normalize_obs is False  # the hand computation below assumes raw observations
-    tensors, meta = checkpoint.load_checkpoint(checkpoint.latest_checkpoint(run_dir))
+    tensors, meta = checkpoint.load_checkpoint(checkpoint_files.latest_checkpoint(run_dir))
     state = checkpoint.unflatten_state(meta["state"], tensors)
     weights = {k: v.double().numpy() for k, v in state["policy"].items()}
     env = gym.make("InvertedPendulum-v5")
@@ -169,7 +169,7 @@ def bad_input_runs(run_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> d
     argv: dict[str, list[str]] = {}
     (root / "no_checkpoint" / "seed_1").mkdir(parents=True)  # a seed that never wrote a checkpoint
     argv["no_checkpoint"] = [str(root / "no_checkpoint")]
-    data = bytearray(checkpoint.latest_checkpoint(run_dir).read_bytes())
+    data = bytearray(checkpoint_files.latest_checkpoint(run_dir).read_bytes())
     data[len(data) // 2] ^= 0xFF  # one flipped byte in the tensor data
     (root / "corrupted_checkpoint").mkdir()
     (root / "corrupted_checkpoint" / "ckpt_65.safetensors").write_bytes(bytes(data))

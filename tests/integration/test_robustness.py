@@ -18,7 +18,7 @@ from mjreinforce.config import load_preset, with_overrides
 from mjreinforce.envs import inspect_env
 from mjreinforce.evaluation import evaluate_policy
 from mjreinforce.normalization import RunningNormalizer
-from mjreinforce.physics import parse_grid
+from mjreinforce.physics_spec import parse_grid
 from mjreinforce.policy import make_policy
 from mjreinforce.robustness import evaluate_grid, grid_axis, write_robustness
 from mjreinforce.state import TrainedPolicy

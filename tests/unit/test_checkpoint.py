@@ -20,15 +20,13 @@ import torch
 
 from mjreinforce.checkpoint import (
     FORMAT_VERSION,
-    _atomic_write_bytes,
+    atomic_write_bytes,
     flatten_state,
-    latest_checkpoint,
     load_checkpoint,
     save_checkpoint,
-    save_checkpoint_rotating,
     unflatten_state,
-    write_latest,
 )
+from mjreinforce.checkpoint_files import latest_checkpoint, save_checkpoint_rotating, write_latest
 from mjreinforce.errors import UserError
 
 
@@ -282,7 +280,7 @@ def test_failed_write_keeps_old_file_and_removes_temp(tmp_path: Path) -> None:
     path = tmp_path / "ckpt.safetensors"
     save_checkpoint(path, {"w": torch.zeros(3)}, {"version": "old"})
     with pytest.raises(TypeError):
-        _atomic_write_bytes(path, "not bytes")  # type: ignore[arg-type]  # fails inside the temp-file write
+        atomic_write_bytes(path, "not bytes")  # type: ignore[arg-type]  # fails inside the temp-file write
     assert os.listdir(tmp_path) == ["ckpt.safetensors"]
     assert load_checkpoint(path)[1] == {"version": "old"}
 

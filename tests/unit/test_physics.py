@@ -15,15 +15,8 @@ import numpy as np
 import pytest
 
 from mjreinforce.errors import UserError
-from mjreinforce.physics import (
-    PhysicsUnstableError,
-    apply_overrides,
-    describe,
-    make_physics_env,
-    parse_grid,
-    parse_override,
-    parse_range,
-)
+from mjreinforce.physics import PhysicsUnstableError, apply_overrides, describe, make_physics_env
+from mjreinforce.physics_spec import parse_grid, parse_override, parse_range
 
 ENV_ID = "InvertedPendulum-v5"
 

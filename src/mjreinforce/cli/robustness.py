@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     labels = policy_labels(args.run_dirs, args.labels)
     from mjreinforce import robustness
     from mjreinforce.evaluation import DEFAULT_EVAL_SEED
-    from mjreinforce.physics import parse_grid
+    from mjreinforce.physics_spec import parse_grid
     from mjreinforce.state import load_policy
 
     silence_mujoco_warnings()
