@@ -180,7 +180,7 @@ def _time_limit(env: gym.Env) -> gym.wrappers.TimeLimit | None:
 def _single_env_state(env: gym.Env) -> dict[str, Any]:
     from mjreinforce.physics import wrapper_state
 
-    u = env.unwrapped
+    u: Any = env.unwrapped  # a MujocoEnv: model, data, np_random
     physics = np.empty(mujoco.mj_stateSize(u.model, _INTEGRATION))
     mujoco.mj_getState(u.model, u.data, physics, _INTEGRATION)
     limit = _time_limit(env)
@@ -195,7 +195,7 @@ def _single_env_state(env: gym.Env) -> dict[str, Any]:
 def _restore_single_env(env: gym.Env, state: dict[str, Any]) -> None:
     from mjreinforce.physics import restore_wrapper_state
 
-    u = env.unwrapped
+    u: Any = env.unwrapped  # a MujocoEnv: model, data, np_random
     restore_wrapper_state(env, state["physics_wrapper"])
     mujoco.mj_setState(u.model, u.data, np.asarray(state["mujoco"], dtype=np.float64), _INTEGRATION)
     mujoco.mj_forward(u.model, u.data)

@@ -54,6 +54,8 @@ class GaussianPolicy(nn.Module):
 
     #: how ``log_prob`` reduces over action dimensions: "sum" is log pi; "mean" is the tutorial's.
     log_prob_reduction = "sum"
+    act_low: torch.Tensor
+    act_high: torch.Tensor
 
     def __init__(self, act_low: np.ndarray, act_high: np.ndarray, action_bound: str) -> None:
         super().__init__()

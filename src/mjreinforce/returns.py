@@ -103,5 +103,5 @@ def first_episode_mask(episode_ends: BoolArray) -> BoolArray:
     ``mask[t, i]`` is true while env ``i`` has not yet ended an episode before step ``t``;
     the step that ends the episode is included. Shape ``(T, N)`` -> ``(T, N)``.
     """
-    ended_before = np.cumsum(episode_ends, axis=0) - episode_ends
+    ended_before: np.ndarray = np.cumsum(episode_ends, axis=0) - episode_ends
     return ended_before == 0

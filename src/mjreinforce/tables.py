@@ -33,13 +33,15 @@ def _status_text(run: RunData) -> str:
 
 def _target_columns(run: RunData, target: float, window: int) -> dict[str, object]:
     """Median (over the seeds that reached it) env steps and seconds to ``target``, and the count."""
-    steps, seconds = [], []
+    steps: list[float] = []
+    seconds: list[float] = []
     for _, frame in run.by_seed():
         returns = frame["return"].to_numpy()
         s = stats.steps_to_target(frame["env_steps"].to_numpy(), returns, target, window)
         if s is not None:
             steps.append(s)
-            seconds.append(stats.seconds_to_target(frame["wall_seconds"].to_numpy(), returns, target, window))
+            sec = stats.seconds_to_target(frame["wall_seconds"].to_numpy(), returns, target, window)
+            seconds.append(float("nan") if sec is None else sec)
     return {
         "steps_to_target": float(np.median(steps)) if steps else float("nan"),
         "seconds_to_target": float(np.median(seconds)) if seconds else float("nan"),

@@ -147,11 +147,11 @@ def train_seed(cfg: Config, seed: int, out: Path, progress: Progress, resume: bo
                 report(rate)
                 # 5. evaluate (deterministic, separate envs, fixed seeds) and stop at the target
                 if cfg.eval_every and counters.updates % cfg.eval_every == 0:
-                    result = run_episodes(
+                    evaluation = run_episodes(
                         cfg, policy, normalizer, cfg.eval_episodes, seed + EVAL_SEED_OFFSET, backend=backend
                     )
-                    logs.evaluation(result, collector.env_steps, wall())
-                    if cfg.target_return is not None and result.mean_return >= cfg.target_return:
+                    logs.evaluation(evaluation, collector.env_steps, wall())
+                    if cfg.target_return is not None and evaluation.mean_return >= cfg.target_return:
                         counters.target_hit = (collector.env_steps, wall())
                         break
                 # 6. checkpoint
