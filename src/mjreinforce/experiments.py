@@ -20,7 +20,6 @@ import sys
 import threading
 import time
 import traceback
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -99,7 +98,6 @@ def _worker_main(cfg: Config, seed: int, out: Path, queue: Any, parent_pid: int,
     os.setpgrp()  # critical: a terminal Ctrl-C must reach only the parent, which forwards it once
     signal.signal(signal.SIGINT, _request_stop)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # critical: started with SIGINT held back
-    warnings.filterwarnings("ignore", message=".*is out of date.*")
     try:
         from mjreinforce.trainer import train_seed
 
