@@ -221,3 +221,9 @@ def test_grid_sweep_on_local_ray(tmp_path, local_ray, read_csv):
         tmp_path / "in_process" / "episodes.csv", drop=drop
     )
     assert math.isfinite(result.best.metric)
+
+
+def test_the_shipped_example_sweep_file_is_valid() -> None:
+    spec = load_sweep(Path(__file__).parents[2] / "examples" / "sweep_vpg.toml")
+    assert spec.base.seeds == (1, 2, 3) and len(spec.points) == 6
+    assert {p["learning_rate"] for p in spec.points} == {1e-3, 3e-3, 1e-2} and spec.asha is not None
