@@ -63,7 +63,7 @@ class _Buffers:
     obs_dim: int
     act_dim: int
     capacity: int
-    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    arrays: dict[str, np.ndarray] = field(init=False)
 
     def __post_init__(self) -> None:
         self.arrays = self._alloc(self.capacity)

@@ -89,6 +89,13 @@ class Learner:
         ``next_values``: 0 at a termination; ``V(final obs)`` at a truncation (0 without a critic or
         with ``bootstrap_truncated = false``); ``V(s_{t+1})`` elsewhere with a critic, else 0.
         """
+        adv, targets, _ = self._advantages(rollout, obs, next_obs)
+        return adv, targets
+
+    def _advantages(
+        self, rollout: Rollout, obs: np.ndarray, next_obs: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`advantages` plus ``V(s_t)`` ``(T, N)`` (zeros without a critic), reused for explained variance."""
         cfg = self.cfg
         ends = rollout.episode_ends
         if self.value is None:
@@ -102,15 +109,15 @@ class Learner:
             next_values = np.where(rollout.truncated, 0.0, next_values)
         if cfg.advantage == "gae":
             adv = gae(rollout.rewards, values, ends, next_values, cfg.gamma, cfg.gae_lambda)
-            return adv, adv + values
+            return adv, adv + values, values
         returns = discounted_returns(rollout.rewards, ends, next_values, cfg.gamma)
-        return returns - values, returns
+        return returns - values, returns, values
 
     def update(self, rollout: Rollout, normalizer: RunningNormalizer) -> UpdateMetrics:
         """One policy step (and ``value_iterations`` critic steps) on the valid steps of ``rollout``."""
         cfg = self.cfg
         obs, next_obs = normalizer(rollout.obs), normalizer(rollout.next_obs)
-        adv, targets = self.advantages(rollout, obs, next_obs)
+        adv, targets, values = self._advantages(rollout, obs, next_obs)
         valid = rollout.valid
         if cfg.normalize_advantages:
             adv = normalize(adv, valid)
@@ -121,7 +128,7 @@ class Learner:
         loss.backward()
         grad_norm = self._clip(self.policy)
         self.policy_optimizer.step()
-        v_loss, ev = self._update_value(obs_b, targets[valid])
+        v_loss, ev = self._update_value(obs_b, targets[valid], values[valid])
         with torch.no_grad():
             _, std = self.policy.mean_std(obs_b)
         return UpdateMetrics(
@@ -138,12 +145,14 @@ class Learner:
         max_norm = self.cfg.max_grad_norm if self.cfg.max_grad_norm is not None else float("inf")
         return float(nn.utils.clip_grad_norm_(module.parameters(), max_norm))
 
-    def _update_value(self, obs: torch.Tensor, targets: np.ndarray) -> tuple[float | None, float | None]:
+    def _update_value(
+        self, obs: torch.Tensor, targets: np.ndarray, values: np.ndarray
+    ) -> tuple[float | None, float | None]:
+        """``value_iterations`` critic steps; explained variance of the values before them."""
         if self.value is None or self.value_optimizer is None:
             return None, None
         target_t = _as_tensor(targets)
-        with torch.no_grad():
-            ev = explained_variance(self.value(obs).numpy(), targets)
+        ev = explained_variance(values, targets)
         loss = torch.zeros(())
         for _ in range(self.cfg.value_iterations):
             loss = value_loss(self.value(obs), target_t)
