@@ -129,7 +129,7 @@ def _throughput_notes(b: Budgets) -> list[str]:
         "random actions an InvertedPendulum episode lasts only about 6 steps, so **resets are included** and "
         "are a large share of the cost (see the episodes column). Training episodes are longer (fewer resets "
         "per step), so a training row can come close to, or even above, raw stepping.",
-        f"- **Train** rows run `mjreinforce.trainer.train_seed` (seed {THROUGHPUT_SEED}, quiet progress) with "
+        f"- **Train** rows run `mjreinforce.training.loop.train_seed` (seed {THROUGHPUT_SEED}, quiet progress) with "
         "the preset as shipped except: env id as above, `eval_every = 0`, `tensorboard = false`, "
         f"`torch_threads = 1`, and the budget: {b.train_steps:,} env steps for `reinforce`/`vpg`, "
         f"{b.tutorial_episodes} episodes of a fresh run for `tutorial` (the early, short-episode regime, "

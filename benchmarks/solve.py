@@ -17,7 +17,7 @@ from pathlib import Path
 from throughput import NullProgress, read_seed_summary
 
 from mjreinforce.config import Config, validate, with_overrides
-from mjreinforce.trainer import train_seed
+from mjreinforce.training.loop import train_seed
 
 TARGET_RETURN = 1000.0
 EVAL_EPISODES = 10

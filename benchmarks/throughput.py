@@ -17,9 +17,9 @@ import gymnasium as gym
 import numpy as np
 
 from mjreinforce.config import Config, validate, with_overrides
-from mjreinforce.envs import EnvpoolVecEnv, GymnasiumVecEnv, VecEnv, inspect_env
-from mjreinforce.progress import ProgressEvent
-from mjreinforce.trainer import train_seed
+from mjreinforce.envs.vector import EnvpoolVecEnv, GymnasiumVecEnv, VecEnv, inspect_env
+from mjreinforce.training.loop import train_seed
+from mjreinforce.training.progress import ProgressEvent
 
 
 @dataclass(frozen=True)

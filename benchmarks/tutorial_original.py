@@ -27,7 +27,7 @@ from throughput import Measurement, Stopwatch
 from torch import nn
 from torch.distributions.normal import Normal
 
-from mjreinforce.envs import inspect_env
+from mjreinforce.envs.vector import inspect_env
 
 
 class TutorialPolicyNetwork(nn.Module):

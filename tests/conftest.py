@@ -10,6 +10,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import torch
+
+# One intra-op thread, as training uses: on a loaded 2-core machine two torch threads spin-wait for
+# each other, and a test of a few thousand small steps then takes minutes instead of seconds.
+torch.set_num_threads(1)
 
 # What the ``mjreinforce`` console script runs; a ``prelude`` can change the interpreter first
 # (e.g. ``sys.modules['mujoco'] = None`` makes ``import mujoco`` fail as if it were not installed).

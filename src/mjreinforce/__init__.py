@@ -32,11 +32,11 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     # Heavy modules (torch, gymnasium) load on first use, so `import mjreinforce` stays cheap.
     if name == "train":
-        from mjreinforce.trainer import train
+        from mjreinforce.training.run import train
 
         return train
     if name == "load_policy":
-        from mjreinforce.state import load_policy
+        from mjreinforce.policies.trained import load_policy
 
         return load_policy
     raise AttributeError(name)

@@ -8,3 +8,9 @@ stderr and exits with code 2; library callers can catch it.
 
 class UserError(Exception):
     """Bad input from the user: the message is one line meant for a human."""
+
+
+def error_line(exc: BaseException) -> str:
+    """One line naming the error: ``"ValueError: first line of the message"``."""
+    text = (str(exc).strip().splitlines() or [""])[0]
+    return text if isinstance(exc, UserError) else f"{type(exc).__name__}: {text}".rstrip(": ")

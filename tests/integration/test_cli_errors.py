@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from mjreinforce.config import load_preset, with_overrides
-from mjreinforce.trainer import train
+from mjreinforce.training.run import train
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from mjreinforce.config import Config
-from mjreinforce.envs import make_vec_env
+from mjreinforce.envs.vector import make_vec_env
 
 
 def _trajectory(backend: str, env_workers: int, steps: int = 60) -> list[tuple[np.ndarray, ...]]:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from mjreinforce.config import Config
-from mjreinforce.envs import StepResult, inspect_env, make_vec_env, resolve_backend
+from mjreinforce.envs.vector import StepResult, inspect_env, make_vec_env, resolve_backend
 from mjreinforce.errors import UserError
 
 ENV = "InvertedPendulum-v5"
@@ -187,7 +187,7 @@ _NOT_INSTALLED = "sys.modules[{name!r}] = None  # import fails with ModuleNotFou
 
 _PROBE = textwrap.dedent("""
     from mjreinforce.config import Config
-    from mjreinforce.envs import resolve_backend
+    from mjreinforce.envs.vector import resolve_backend
     from mjreinforce.errors import UserError
     print(resolve_backend(Config()))
     try:

@@ -19,10 +19,11 @@ import pytest
 import torch
 
 import mjreinforce
-from mjreinforce import checkpoint, checkpoint_files
+from mjreinforce.algo.evaluation import EVAL_SEED_OFFSET
 from mjreinforce.cli import main
 from mjreinforce.cli.eval import first_run_seed
-from mjreinforce.evaluation import EVAL_SEED_OFFSET, evaluate_policy
+from mjreinforce.policies.evaluation import evaluate_policy
+from mjreinforce.runs import checkpoint, checkpoint_files
 
 pytestmark = pytest.mark.slow
 

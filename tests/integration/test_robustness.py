@@ -13,15 +13,15 @@ import pytest
 import torch
 
 import mjreinforce
+from mjreinforce.algo.normalization import RunningNormalizer
+from mjreinforce.algo.policy import make_policy
 from mjreinforce.cli import main
 from mjreinforce.config import load_preset, with_overrides
-from mjreinforce.envs import inspect_env
-from mjreinforce.evaluation import evaluate_policy
-from mjreinforce.normalization import RunningNormalizer
-from mjreinforce.physics_spec import parse_grid
-from mjreinforce.policy import make_policy
-from mjreinforce.robustness import evaluate_grid, grid_axis, write_robustness
-from mjreinforce.state import TrainedPolicy
+from mjreinforce.envs.physics_spec import parse_grid
+from mjreinforce.envs.vector import inspect_env
+from mjreinforce.policies.evaluation import evaluate_policy
+from mjreinforce.policies.robustness import evaluate_grid, grid_axis, write_robustness
+from mjreinforce.policies.trained import TrainedPolicy
 
 pytestmark = pytest.mark.slow
 

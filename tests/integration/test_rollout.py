@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 
+from mjreinforce.algo.normalization import RunningNormalizer
+from mjreinforce.algo.policy import MLPPolicy
+from mjreinforce.algo.rollout import Collector, Episode, Rollout
 from mjreinforce.config import Config
-from mjreinforce.envs import make_vec_env
-from mjreinforce.normalization import RunningNormalizer
-from mjreinforce.policy import MLPPolicy
-from mjreinforce.rollout import Collector, Episode, Rollout
+from mjreinforce.envs.vector import make_vec_env
 
 ENV = "InvertedPendulum-v5"
 SEED = 11

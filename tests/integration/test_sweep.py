@@ -16,10 +16,10 @@ import pytest
 
 from mjreinforce.config import load_toml
 from mjreinforce.errors import UserError
-from mjreinforce.results import load_run
-from mjreinforce.sweep import run_sweep
-from mjreinforce.sweep_spec import load_sweep, parse_sweep
-from mjreinforce.trainer import train_seed
+from mjreinforce.runs.reading import load_run
+from mjreinforce.sweep.spec import load_sweep, parse_sweep
+from mjreinforce.sweep.tune import run_sweep
+from mjreinforce.training.loop import train_seed
 
 os.environ.setdefault("MUJOCO_GL", "osmesa")  # Ray workers inherit the driver's environment
 os.environ.setdefault("PYOPENGL_PLATFORM", "osmesa")

@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from mjreinforce import train
+from mjreinforce.algo.policy import make_policy
 from mjreinforce.config import load_preset, with_overrides
-from mjreinforce.envs import inspect_env, make_vec_env
-from mjreinforce.policy import make_policy
+from mjreinforce.envs.vector import inspect_env, make_vec_env
 
 
 @pytest.mark.parametrize(

@@ -19,8 +19,8 @@ from torch import nn
 from torch.distributions.normal import Normal
 
 from mjreinforce.config import Config, from_dict, load_preset, load_toml, read_toml, with_overrides
-from mjreinforce.state import load_policy
-from mjreinforce.trainer import train
+from mjreinforce.policies.trained import load_policy
+from mjreinforce.training.run import train
 
 EPISODE_HEADER = "seed,episode,env_steps,return,length,terminated,truncated,wall_seconds"
 EVAL_HEADER = "seed,update,env_steps,wall_seconds,eval_mean_return,eval_std_return,eval_mean_length"

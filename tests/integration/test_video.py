@@ -19,14 +19,14 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 import mjreinforce  # noqa: E402
+from mjreinforce.algo.normalization import RunningNormalizer  # noqa: E402
+from mjreinforce.algo.policy import make_policy  # noqa: E402
 from mjreinforce.config import load_preset, with_overrides  # noqa: E402
-from mjreinforce.envs import inspect_env  # noqa: E402
-from mjreinforce.evaluation import evaluate_policy  # noqa: E402
-from mjreinforce.normalization import RunningNormalizer  # noqa: E402
-from mjreinforce.physics import PhysicsUnstableError  # noqa: E402
-from mjreinforce.policy import make_policy  # noqa: E402
-from mjreinforce.state import TrainedPolicy  # noqa: E402
-from mjreinforce.video import record_video  # noqa: E402
+from mjreinforce.envs.physics import PhysicsUnstableError  # noqa: E402
+from mjreinforce.envs.vector import inspect_env  # noqa: E402
+from mjreinforce.policies.evaluation import evaluate_policy  # noqa: E402
+from mjreinforce.policies.trained import TrainedPolicy  # noqa: E402
+from mjreinforce.policies.video import record_video  # noqa: E402
 
 pytestmark = [pytest.mark.video, pytest.mark.slow]
 

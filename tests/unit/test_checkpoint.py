@@ -1,4 +1,4 @@
-"""Tests for mjreinforce.checkpoint: real files, real optimizers, real RNGs, real pickle payloads."""
+"""Tests for mjreinforce.runs.checkpoint: real files, real optimizers, real RNGs, real pickle payloads."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ import pytest
 import safetensors.torch
 import torch
 
-from mjreinforce.checkpoint import (
+from mjreinforce.errors import UserError
+from mjreinforce.runs.checkpoint import (
     FORMAT_VERSION,
     atomic_write_bytes,
     flatten_state,
@@ -26,8 +27,7 @@ from mjreinforce.checkpoint import (
     save_checkpoint,
     unflatten_state,
 )
-from mjreinforce.checkpoint_files import latest_checkpoint, save_checkpoint_rotating, write_latest
-from mjreinforce.errors import UserError
+from mjreinforce.runs.checkpoint_files import latest_checkpoint, save_checkpoint_rotating, write_latest
 
 
 def _tensors() -> dict[str, torch.Tensor]:
@@ -288,7 +288,7 @@ def test_failed_write_keeps_old_file_and_removes_temp(tmp_path: Path) -> None:
 _WRITER = """
 import sys, torch
 from pathlib import Path
-from mjreinforce.checkpoint import save_checkpoint
+from mjreinforce.runs.checkpoint import save_checkpoint
 path, i = Path(sys.argv[1]), 0
 while True:
     save_checkpoint(path, {"w": torch.full((200_000,), float(i))}, {"i": i})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mjreinforce.normalization import RunningNormalizer
+from mjreinforce.algo.normalization import RunningNormalizer
 
 
 def _batches(seed: int = 0) -> list[np.ndarray]:

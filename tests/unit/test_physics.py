@@ -14,9 +14,9 @@ import mujoco
 import numpy as np
 import pytest
 
+from mjreinforce.envs.physics import PhysicsUnstableError, apply_overrides, describe, make_physics_env
+from mjreinforce.envs.physics_spec import parse_grid, parse_override, parse_range
 from mjreinforce.errors import UserError
-from mjreinforce.physics import PhysicsUnstableError, apply_overrides, describe, make_physics_env
-from mjreinforce.physics_spec import parse_grid, parse_override, parse_range
 
 ENV_ID = "InvertedPendulum-v5"
 

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mjreinforce import plotting, tables
+from mjreinforce.analysis import plotting, tables
 from mjreinforce.errors import UserError
-from mjreinforce.results import EPISODE_COLUMNS, load_run, load_runs
+from mjreinforce.runs.reading import EPISODE_COLUMNS, load_run, load_runs
 
 HEADER = ",".join(EPISODE_COLUMNS)
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -8,9 +8,9 @@ import torch
 from torch import nn
 from torch.distributions import Normal
 
+from mjreinforce.algo.policy import MLPPolicy, TutorialPolicy, ValueNetwork, make_policy
 from mjreinforce.config import Config
 from mjreinforce.errors import UserError
-from mjreinforce.policy import MLPPolicy, TutorialPolicy, ValueNetwork, make_policy
 
 OBS_DIM, ACT_DIM = 5, 3
 LOW = np.array([-3.0, -1.0, 0.0])

@@ -6,11 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from mjreinforce.config import Config
-from mjreinforce.policy import ValueNetwork, make_policy
-from mjreinforce.returns import discounted_returns, first_episode_mask, gae, normalize
-from mjreinforce.rollout import Rollout
-from mjreinforce.update import Learner, policy_loss
+from mjreinforce.algo.returns import (
+    advantages_and_targets,
+    bootstrap_values,
+    discounted_returns,
+    first_episode_mask,
+    gae,
+    normalize,
+)
+from mjreinforce.algo.update import policy_loss
 
 # --------------------------------------------------------------------------
 # discounted_returns
@@ -221,50 +225,66 @@ def test_first_episode_mask() -> None:
 
 
 # --------------------------------------------------------------------------
-# Learner.advantages: terminations and truncations build different next_values
+# The returns stage: terminations and truncations build different next_values
 # --------------------------------------------------------------------------
 
 
-def _constant_value_net(obs_dim: int, c: float) -> ValueNetwork:
-    net = ValueNetwork(obs_dim, (4,), "tanh")
-    with torch.no_grad():
-        last = net.net[-1]
-        last.weight.zero_()
-        last.bias.fill_(c)
-    return net
-
-
-def _rollout(terminated: np.ndarray, truncated: np.ndarray) -> Rollout:
-    t, n = terminated.shape
-    obs = np.zeros((t, n, 3))
-    return Rollout(
-        obs=obs,
-        raw_actions=np.zeros((t, n, 1), dtype=np.float32),
-        rewards=np.ones((t, n)),
-        terminated=terminated,
-        truncated=truncated,
-        next_obs=obs.copy(),
-        valid=np.ones((t, n), dtype=bool),
-    )
-
-
 @pytest.mark.parametrize("bootstrap_truncated", [True, False])
-def test_learner_bootstraps_truncations_but_not_terminations(bootstrap_truncated: bool) -> None:
-    cfg = Config(use_critic=True, advantage="returns", gamma=0.5, bootstrap_truncated=bootstrap_truncated)
-    policy = make_policy(cfg, 3, 1, np.array([-1.0]), np.array([1.0]))
-    learner = Learner(cfg, policy, _constant_value_net(3, 4.0))
-    # env 0 terminates at t=1; env 1 is truncated at t=1; both then run open to the segment end (V = 4).
+def test_returns_stage_bootstraps_truncations_but_not_terminations(bootstrap_truncated: bool) -> None:
+    # env 0 terminates at t=1; env 1 is truncated at t=1; both then run open to the segment end. The
+    # critic says V = 4 everywhere, also at the terminal observation (which must be ignored).
     terminated = np.array([[False, False], [True, False], [False, False]])
     truncated = np.array([[False, False], [False, True], [False, False]])
-    rollout = _rollout(terminated, truncated)
-    adv, targets = learner.advantages(rollout, rollout.obs.astype(np.float32), rollout.next_obs.astype(np.float32))
+    values = np.full((3, 2), 4.0)
+    batch = advantages_and_targets(
+        np.ones((3, 2)),
+        terminated,
+        truncated,
+        values,
+        values.copy(),
+        method="returns",
+        gamma=0.5,
+        lam=0.95,
+        bootstrap_truncated=bootstrap_truncated,
+    )
     v_trunc = 4.0 if bootstrap_truncated else 0.0
     # open episode at t=2: G = 1 + .5*4 = 3 (both envs)
     # env 0: G1 = 1 + .5*0 = 1, G0 = 1 + .5 = 1.5; env 1: G1 = 1 + .5*v_trunc, G0 = 1 + .5*G1
     g1 = 1 + 0.5 * v_trunc
     expected = np.array([[1.5, 1 + 0.5 * g1], [1.0, g1], [3.0, 3.0]])
-    np.testing.assert_allclose(targets, expected, rtol=1e-6)
-    np.testing.assert_allclose(adv, expected - 4.0, rtol=1e-6)
+    np.testing.assert_allclose(batch.targets, expected)
+    np.testing.assert_allclose(batch.advantages, expected - 4.0)
+    np.testing.assert_array_equal(batch.values, values)
+
+
+def test_bootstrap_values_by_hand() -> None:
+    v = np.array([[5.0, 6.0, 7.0]])
+    terminated = np.array([[True, False, False]])
+    truncated = np.array([[False, True, False]])
+    np.testing.assert_array_equal(bootstrap_values(v, terminated, truncated, True), [[0.0, 6.0, 7.0]])
+    np.testing.assert_array_equal(bootstrap_values(v, terminated, truncated, False), [[0.0, 0.0, 7.0]])
+    # both flags at once (gymnasium at the time limit): a termination wins
+    both = np.array([[True, False, False]])
+    np.testing.assert_array_equal(bootstrap_values(v, both, both, True), [[0.0, 6.0, 7.0]])
+
+
+def test_gae_stage_targets_are_advantages_plus_values() -> None:
+    rng = np.random.default_rng(0)
+    rewards, values, next_values = rng.normal(size=(3, 5, 2))
+    ends = rng.random((5, 2)) < 0.3
+    batch = advantages_and_targets(
+        rewards,
+        ends,
+        np.zeros_like(ends),
+        values,
+        next_values,
+        method="gae",
+        gamma=0.9,
+        lam=0.8,
+        bootstrap_truncated=True,
+    )
+    np.testing.assert_allclose(batch.targets, batch.advantages + values)
+    np.testing.assert_allclose(batch.advantages, gae(rewards, values, ends, np.where(ends, 0.0, next_values), 0.9, 0.8))
 
 
 def test_policy_loss_sum_and_mean_by_hand() -> None:

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from mjreinforce import stats
+from mjreinforce.analysis import stats
 
 
 # --- IQM -------------------------------------------------------------------

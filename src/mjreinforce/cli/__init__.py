@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
 def _mujoco_import_error(exc: BaseException) -> str:
     """One line for a failed ``import mujoco``; a bad MUJOCO_GL gets the renderer fix hint."""
     if "MUJOCO_GL" in str(exc):
-        from mjreinforce.video import check_gl_settings
+        from mjreinforce.policies.video import check_gl_settings
 
         try:
             check_gl_settings()

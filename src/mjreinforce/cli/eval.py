@@ -102,16 +102,17 @@ def default_output(path: Path) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     if args.video is not None:
-        from mjreinforce.video import check_gl_settings
+        from mjreinforce.policies.video import check_gl_settings
 
         check_gl_settings()  # before anything imports mujoco: a bad MUJOCO_GL breaks that import
     if args.episodes < 1:
         raise UserError(f"--episodes must be >= 1, got {args.episodes}")
     width, height = parse_size(args.video_size)
-    from mjreinforce.envs import resolve_backend
-    from mjreinforce.evaluation import DEFAULT_EVAL_SEED, eval_config, evaluate_policy
-    from mjreinforce.rundir import write_json_atomic
-    from mjreinforce.state import load_policy
+    from mjreinforce.algo.evaluation import DEFAULT_EVAL_SEED, eval_config
+    from mjreinforce.envs.vector import resolve_backend
+    from mjreinforce.policies.evaluation import evaluate_policy
+    from mjreinforce.policies.trained import load_policy
+    from mjreinforce.runs.files import write_json_atomic
 
     silence_mujoco_warnings()
     seed = DEFAULT_EVAL_SEED if args.seed is None else args.seed
@@ -120,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = eval_config(trained.config, args.physics, args.backend)
     print(f"checkpoint: {trained.path} (training seed {trained.seed}, {cfg.env_id})")
     if args.video is not None:
-        from mjreinforce.video import record_video
+        from mjreinforce.policies.video import record_video
 
         video = record_video(
             trained, args.video, args.video_episodes, seed, not args.stochastic, args.physics, width, height

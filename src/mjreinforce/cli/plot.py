@@ -17,7 +17,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mjreinforce import plotting
+    from mjreinforce.analysis import plotting
     from mjreinforce.errors import UserError
 
     if args.window < 1:

@@ -69,10 +69,10 @@ def run(args: argparse.Namespace) -> int:
     if args.episodes < 1:
         raise UserError(f"--episodes must be >= 1, got {args.episodes}")
     labels = policy_labels(args.run_dirs, args.labels)
-    from mjreinforce import robustness
-    from mjreinforce.evaluation import DEFAULT_EVAL_SEED
-    from mjreinforce.physics_spec import parse_grid
-    from mjreinforce.state import load_policy
+    from mjreinforce.algo.evaluation import DEFAULT_EVAL_SEED
+    from mjreinforce.envs.physics_spec import parse_grid
+    from mjreinforce.policies import robustness
+    from mjreinforce.policies.trained import load_policy
 
     silence_mujoco_warnings()
     grid = parse_grid(args.vary)

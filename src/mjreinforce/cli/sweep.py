@@ -44,8 +44,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mjreinforce.sweep import run_sweep
-    from mjreinforce.sweep_spec import load_sweep
+    from mjreinforce.sweep.spec import load_sweep
+    from mjreinforce.sweep.tune import run_sweep
 
     if args.workers is not None and args.workers < 1:
         raise UserError(f"--workers must be >= 1, got {args.workers}")

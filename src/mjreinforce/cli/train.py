@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     if args.workers is not None and args.workers < 1:
         raise UserError(f"--workers must be >= 1, got {args.workers}")
     if args.resume is not None:
-        from mjreinforce.trainer import resume_run
+        from mjreinforce.training.run import resume_run
 
         result = resume_run(
             args.resume, quiet=args.quiet, plot=not args.no_plot, workers=args.workers or min(os.cpu_count() or 1, 2)
@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         _report(result)
         return 0
     cfg, preset = resolve_config(args)
-    from mjreinforce.trainer import train  # imports torch: after the cheap checks
+    from mjreinforce.training.run import train  # imports torch: after the cheap checks
 
     out = args.out or Path("runs") / f"{preset}-{cfg.env_id}"
     if args.seeds is not None and not cfg.seeds:

@@ -1,0 +1,1 @@
+"""Shipped presets: TOML files of config keys, with per-task overrides (data only; read by ``config``)."""

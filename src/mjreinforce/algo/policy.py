@@ -20,6 +20,7 @@ from torch.distributions import Normal
 from torch.nn import functional as F
 
 from mjreinforce.config import Config
+from mjreinforce.errors import UserError
 
 _ACTIVATIONS: dict[str, type[nn.Module]] = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU}
 
@@ -167,7 +168,10 @@ def make_policy(cfg: Config, obs_dim: int, act_dim: int, low: np.ndarray, high: 
     if cfg.policy == "tutorial":
         return TutorialPolicy(obs_dim, act_dim, low, high)
     if cfg.action_bound == "tanh" and not (np.all(np.isfinite(low)) and np.all(np.isfinite(high))):
-        from mjreinforce.errors import UserError
-
         raise UserError("action_bound = 'tanh' needs finite action bounds; use 'clip'")
     return MLPPolicy(obs_dim, act_dim, low, high, cfg)
+
+
+def value_network(cfg: Config, obs_dim: int) -> ValueNetwork | None:
+    """The critic ``cfg`` asks for, or None."""
+    return ValueNetwork(obs_dim, cfg.hidden_sizes, cfg.activation) if cfg.use_critic else None

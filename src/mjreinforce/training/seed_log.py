@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mjreinforce.algo.evaluation import EvalResult
+from mjreinforce.algo.rollout import Episode
+from mjreinforce.algo.update import UpdateMetrics
 from mjreinforce.config import Config
-from mjreinforce.evaluation import EvalResult
-from mjreinforce.rollout import Episode
-from mjreinforce.rundir import EPISODE_COLUMNS, EVAL_COLUMNS, CsvLog
-from mjreinforce.state import Counters
-from mjreinforce.update import UpdateMetrics
+from mjreinforce.runs.files import CsvLog
+from mjreinforce.runs.layout import EPISODE_COLUMNS, EVAL_COLUMNS
+from mjreinforce.training.counters import Counters
 
 
 class SeedRecords:

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mjreinforce import stats
-from mjreinforce.results import RunData
+from mjreinforce.analysis import stats
+from mjreinforce.runs.reading import RunData
 
 
 def final_returns(run: RunData, window: int = 50) -> np.ndarray:

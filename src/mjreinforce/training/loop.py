@@ -6,37 +6,30 @@ seed's loop, which worker processes call directly.
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from collections import deque
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
-from mjreinforce import checkpoint, checkpoint_files, state
-from mjreinforce import config as config_mod
-from mjreinforce.config import Config, validate
-from mjreinforce.envs import inspect_env, make_vec_env, resolve_backend
-from mjreinforce.errors import UserError
-from mjreinforce.evaluation import EVAL_SEED_OFFSET, run_episodes
-from mjreinforce.interrupt import GracefulInterrupt
-from mjreinforce.normalization import RunningNormalizer
-from mjreinforce.policy import make_policy
-from mjreinforce.progress import Progress, ProgressEvent, make_progress
-from mjreinforce.records import SeedRecords
-from mjreinforce.rollout import Collector
-from mjreinforce.rundir import (
-    prepare_run_dir,
-    seed_dir,
-    truncate_csv,
-    write_json_atomic,
-)
-from mjreinforce.state import Counters, value_network
-from mjreinforce.update import Learner
+from mjreinforce.algo.evaluation import EVAL_SEED_OFFSET, run_episodes
+from mjreinforce.algo.normalization import RunningNormalizer
+from mjreinforce.algo.policy import make_policy, value_network
+from mjreinforce.algo.returns import advantages_and_targets
+from mjreinforce.algo.rollout import Collector
+from mjreinforce.algo.update import Learner
+from mjreinforce.config import Config
+from mjreinforce.envs.vector import inspect_env, make_vec_env, resolve_backend
+from mjreinforce.runs import checkpoint, checkpoint_files
+from mjreinforce.runs.files import truncate_csv, write_json_atomic
+from mjreinforce.training import state
+from mjreinforce.training.counters import Counters
+from mjreinforce.training.interrupt import GracefulInterrupt
+from mjreinforce.training.progress import Progress, ProgressEvent
+from mjreinforce.training.seed_log import SeedRecords
 
 
 @dataclass(frozen=True)
@@ -53,16 +46,6 @@ class SeedResult:
     best_eval_mean_return: float | None = None
     steps_to_target: int | None = None
     seconds_to_target: float | None = None
-
-
-@dataclass(frozen=True)
-class RunResult:
-    """A finished :func:`train` call: where it wrote and each seed's result."""
-
-    run_dir: Path
-    config: Config
-    seeds: dict[int, SeedResult]
-    plots: tuple[Path, ...] = ()
 
 
 class Budget:
@@ -136,9 +119,22 @@ def train_seed(cfg: Config, seed: int, out: Path, progress: Progress, resume: bo
                 rollout = collector.collect(
                     policy, normalizer, cfg.rollout_steps, on_episode=lambda ep: logs.episode(ep, wall())
                 )
-                # 2-3. returns/advantages and one update; normalizer statistics change only after it
+                # 2. returns: bootstrap values and advantages (pure functions; terminated and truncated apart)
+                obs, next_obs = normalizer(rollout.obs), normalizer(rollout.next_obs)
+                batch = advantages_and_targets(
+                    rollout.rewards,
+                    rollout.terminated,
+                    rollout.truncated,
+                    learner.values(obs),
+                    learner.values(next_obs),
+                    method=cfg.advantage,
+                    gamma=cfg.gamma,
+                    lam=cfg.gae_lambda,
+                    bootstrap_truncated=cfg.bootstrap_truncated,
+                )
+                # 3. update; normalizer statistics change only after it
                 learner.set_progress(budget.fraction(counters.episodes, collector.env_steps))
-                metrics = learner.update(rollout, normalizer)
+                metrics = learner.update(obs, rollout.raw_actions, rollout.valid, batch)
                 normalizer.update(rollout.obs[rollout.valid])
                 counters.updates += 1
                 # 4. log
@@ -202,91 +198,6 @@ def _seed_result(seed: int, status: str, c: Counters, env_steps: int, wall: floa
         steps_to_target=c.target_hit[0] if c.target_hit else None,
         seconds_to_target=c.target_hit[1] if c.target_hit else None,
     )
-
-
-def train(
-    cfg: Config,
-    run_dir: Path | str,
-    *,
-    overwrite: bool = False,
-    quiet: bool = False,
-    preset: str | None = None,
-    plot: bool = True,
-    workers: int = 1,
-    resume: bool = False,
-) -> RunResult:
-    """Train every seed of ``cfg`` into ``run_dir`` and return a :class:`RunResult`.
-
-    Everything is checked before the directory is created, so bad input leaves nothing behind.
-    ``summary.json`` at the top is written last; a run directory without it is unfinished.
-    With ``workers > 1`` the seeds run in that many worker processes. With ``resume`` the
-    directory must hold this run already: finished seeds are kept, the others continue from
-    their latest checkpoint (see :func:`resume_run`).
-    """
-    run_dir = Path(run_dir)
-    validate(cfg)
-    if workers < 1:
-        raise UserError(f"workers must be >= 1, got {workers}")
-    inspect_env(cfg.env_id)
-    backend = resolve_backend(cfg)
-    if cfg.physics or cfg.randomize:
-        from mjreinforce.physics import make_physics_env
-
-        make_physics_env(cfg.env_id, cfg.physics, cfg.randomize).close()  # bad specs fail here, not in a worker
-    results: dict[int, SeedResult] = {}
-    if resume:
-        results = _finished_seeds(run_dir, cfg)
-    else:
-        prepare_run_dir(run_dir, overwrite)
-        config_mod.save_toml(cfg, run_dir / "config.toml")
-    todo = replace(cfg, seeds=tuple(s for s in cfg.seeds if s not in results))
-    progress = make_progress(quiet, cfg.budget[0], cfg.log_every_episodes)
-    try:
-        if workers > 1 and len(todo.seeds) > 1:
-            from mjreinforce.experiments import run_seeds_parallel
-
-            results |= run_seeds_parallel(todo, run_dir, workers, progress, resume=resume)
-        else:
-            for seed in todo.seeds:
-                results[seed] = train_seed(cfg, seed, seed_dir(run_dir, seed), progress, resume=resume)
-    finally:
-        progress.close()
-    results = {s: results[s] for s in cfg.seeds if s in results}
-    summary = {
-        "env_id": cfg.env_id,
-        "algorithm": cfg.algorithm_name,
-        "preset": preset,
-        "backend": backend,
-        "seeds": {str(s): r.__dict__ for s, r in results.items()},
-    }
-    plots: tuple[Path, ...] = ()
-    if plot:
-        from mjreinforce.plotting import plot_run
-
-        plots = tuple(plot_run(run_dir))
-    write_json_atomic(run_dir / "summary.json", summary)
-    return RunResult(run_dir, cfg, results, plots)
-
-
-def resume_run(run_dir: Path | str, **kwargs: Any) -> RunResult:
-    """Continue the run in ``run_dir`` with its saved config, also after the process was killed."""
-    run_dir = Path(run_dir)
-    if not (run_dir / "config.toml").exists():
-        raise UserError(f"cannot resume {run_dir}: no config.toml there (not a mjreinforce run directory)")
-    cfg = config_mod.from_dict(config_mod.read_toml(run_dir / "config.toml"))
-    return train(cfg, run_dir, resume=True, **kwargs)
-
-
-def _finished_seeds(run_dir: Path, cfg: Config) -> dict[int, SeedResult]:
-    """Results of the seeds whose summary says finished (kept as they are on resume)."""
-    out: dict[int, SeedResult] = {}
-    for seed in cfg.seeds:
-        path = seed_dir(run_dir, seed) / "summary.json"
-        if path.exists():
-            data = json.loads(path.read_text())
-            if data.get("status") == "finished":
-                out[seed] = SeedResult(**{k: data[k] for k in SeedResult.__dataclass_fields__})
-    return out
 
 
 def _mean(window: deque[float]) -> float:

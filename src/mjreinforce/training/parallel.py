@@ -1,5 +1,5 @@
 """Seeds in worker processes (:func:`run_seeds_parallel`). Sweeps on Ray Tune are in
-:mod:`mjreinforce.sweep`; both call :func:`mjreinforce.trainer.train_seed` and write the ordinary
+:mod:`mjreinforce.sweep.tune`; both call :func:`mjreinforce.training.loop.train_seed` and write the ordinary
 run-directory format, so ``results``, ``plot`` and ``train --resume`` work on what they produce.
 
 Worker processes (``spawn`` context: torch and fork do not mix) each train one seed exactly as
@@ -25,26 +25,19 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mjreinforce.config import (
-    Config,
-)
-from mjreinforce.errors import UserError
-from mjreinforce.progress import Progress, ProgressEvent
-from mjreinforce.rundir import read_json, seed_dir, write_json_atomic
+from mjreinforce.config import Config
+from mjreinforce.errors import UserError, error_line
+from mjreinforce.runs.files import read_json, write_json_atomic
+from mjreinforce.runs.layout import seed_dir
+from mjreinforce.training.progress import Progress, ProgressEvent
 
 if TYPE_CHECKING:
-    from mjreinforce.trainer import SeedResult
+    from mjreinforce.training.loop import SeedResult
 
 GRACE_SECONDS = 30.0
 """How long stopped workers get to finish their update and checkpoint before SIGTERM."""
 KILL_SECONDS = 5.0
 """How long a SIGTERM'd worker gets before SIGKILL."""
-
-
-def error_line(exc: BaseException) -> str:
-    """One line naming the error: ``"ValueError: first line of the message"``."""
-    text = (str(exc).strip().splitlines() or [""])[0]
-    return text if isinstance(exc, UserError) else f"{type(exc).__name__}: {text}".rstrip(": ")
 
 
 def mark_seed_failed(out: Path, seed: int, exc: BaseException) -> str:
@@ -99,7 +92,9 @@ def _worker_main(cfg: Config, seed: int, out: Path, queue: Any, parent_pid: int,
     signal.signal(signal.SIGINT, _request_stop)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # critical: started with SIGINT held back
     try:
-        from mjreinforce.trainer import train_seed
+        # critical: the trainer (torch, MuJoCo) is imported only after the SIGINT handler is installed, so a
+        # stop request during the slow import is not lost (workers start with SIGINT ignored).
+        from mjreinforce.training.loop import train_seed
 
         if _stop_requested:
             raise KeyboardInterrupt

@@ -4,19 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
+from mjreinforce.algo.normalization import RunningNormalizer
+from mjreinforce.algo.policy import GaussianPolicy
 from mjreinforce.config import Config
-from mjreinforce.envs import make_vec_env, resolve_backend
-from mjreinforce.errors import UserError
-from mjreinforce.normalization import RunningNormalizer
-from mjreinforce.policy import GaussianPolicy
-
-if TYPE_CHECKING:
-    from mjreinforce.state import TrainedPolicy
+from mjreinforce.envs.physics import make_physics_env
+from mjreinforce.envs.physics_spec import parse_override
+from mjreinforce.envs.vector import make_vec_env, resolve_backend
 
 EVAL_SEED_OFFSET = 1_000_003
 """Evaluation envs use ``seed + EVAL_SEED_OFFSET`` so they never share states with training envs."""
@@ -88,8 +85,6 @@ def merge_physics(base: Sequence[str], extra: Sequence[str]) -> tuple[str, ...]:
     Keys compare as typed (``"gravity"`` and ``"opt.gravity"`` are different keys; both then apply, in
     order, so the later one wins for the z component). Specs are parsed, so a malformed one raises UserError.
     """
-    from mjreinforce.physics_spec import parse_override
-
     replaced = {parse_override(spec).target.key for spec in extra}
     kept = tuple(spec for spec in base if parse_override(spec).target.key not in replaced)
     return kept + tuple(extra)
@@ -112,30 +107,4 @@ def eval_config(cfg: Config, physics: Sequence[str] = (), backend: str | None = 
 def check_physics(cfg: Config) -> None:
     """Build (and close) one env with ``cfg.physics`` so an unknown field or name fails before any episode."""
     if cfg.physics:
-        from mjreinforce.physics import make_physics_env
-
         make_physics_env(cfg.env_id, cfg.physics).close()
-
-
-def evaluate_policy(
-    trained: TrainedPolicy,
-    episodes: int,
-    seed: int,
-    deterministic: bool = True,
-    physics: Sequence[str] = (),
-    backend: str | None = None,
-) -> EvalResult:
-    """Evaluate a loaded policy for ``episodes`` episodes (env ``i`` seeded ``seed + i``) under
-    :func:`eval_config`. Stochastic actions draw from ``torch.manual_seed(seed)`` in a forked RNG, so the
-    result is reproducible and the caller's torch RNG is untouched. Raises UserError for bad physics and
-    PhysicsUnstableError (a UserError) when the simulation blows up.
-    """
-    if episodes < 1:
-        raise UserError(f"episodes must be >= 1, got {episodes}")
-    cfg = eval_config(trained.config, physics, backend)
-    check_physics(cfg)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return run_episodes(
-            cfg, trained.policy, trained.normalizer, episodes, seed, deterministic, backend=resolve_backend(cfg)
-        )

@@ -22,14 +22,14 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from mjreinforce.algo.evaluation import eval_config
+from mjreinforce.envs.physics import make_physics_env
 from mjreinforce.errors import UserError
-
-if TYPE_CHECKING:
-    from mjreinforce.state import TrainedPolicy
+from mjreinforce.policies.trained import TrainedPolicy
 
 os.environ.setdefault("MUJOCO_GL", "osmesa")  # critical: before mujoco / OpenGL are first imported
 os.environ.setdefault("PYOPENGL_PLATFORM", "osmesa")
@@ -203,15 +203,12 @@ def record_video(
     """Record ``episodes`` episodes of ``trained`` into the MP4 file ``path``.
 
     Episode ``i`` starts from ``env.reset(seed=seed + i)``, the initial state of evaluation episode ``i``
-    of :func:`mjreinforce.evaluation.evaluate_policy` with the same ``seed`` and physics on the gymnasium
+    of :func:`mjreinforce.algo.evaluation.evaluate_policy` with the same ``seed`` and physics on the gymnasium
     backend (the training env's fixed overrides with ``physics`` merged on top, no randomization). The
     first frame is the reset state; then one frame per env step. Raises UserError for bad arguments or
     no working renderer.
     """
     import torch
-
-    from mjreinforce.evaluation import eval_config
-    from mjreinforce.physics import make_physics_env
 
     path = Path(path)
     _check_args(path, episodes, width, height)

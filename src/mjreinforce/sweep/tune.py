@@ -1,6 +1,6 @@
-"""Hyper-parameter sweeps on Ray Tune: :func:`run_sweep` trains a :class:`~mjreinforce.sweep_spec.SweepSpec`.
+"""Hyper-parameter sweeps on Ray Tune: :func:`run_sweep` trains a :class:`~mjreinforce.sweep.spec.SweepSpec`.
 
-The sweep file and its validation are in :mod:`mjreinforce.sweep_spec` (:func:`load_sweep`).
+The sweep file and its validation are in :mod:`mjreinforce.sweep.spec` (:func:`load_sweep`).
 
 Each (config point, seed) is one Tune trial (1 CPU) that reports every update to Tune; point
 ``k`` is the run directory ``OUT/trial_<k>``. ASHA therefore judges seeds one by one on their
@@ -21,11 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from mjreinforce.config import Config, save_toml
-from mjreinforce.errors import UserError
-from mjreinforce.experiments import error_line, mark_seed_failed
-from mjreinforce.progress import ProgressEvent
-from mjreinforce.rundir import read_json, seed_dir, write_json_atomic
-from mjreinforce.sweep_spec import SweepSpec
+from mjreinforce.envs.vector import resolve_backend
+from mjreinforce.errors import UserError, error_line
+from mjreinforce.runs.files import read_json, write_json_atomic
+from mjreinforce.runs.layout import seed_dir
+from mjreinforce.sweep.spec import SweepSpec
+from mjreinforce.training.loop import train_seed
+from mjreinforce.training.parallel import mark_seed_failed
+from mjreinforce.training.progress import ProgressEvent
 
 
 @dataclass(frozen=True)
@@ -86,8 +89,6 @@ class _TuneProgress:
 def _sweep_trial(params: dict[str, Any], *, configs: tuple[Config, ...], out: Path) -> None:
     """One Tune trial: seed ``params["seed"]`` of config point ``params["point"]``."""
     from ray import tune
-
-    from mjreinforce.trainer import train_seed
 
     k, seed = int(params["point"]), int(params["seed"])
     seed_out = seed_dir(out / trial_name(k), seed)
@@ -175,7 +176,7 @@ def _check_sweep_dir(out: Path, overwrite: bool) -> None:
 
 
 def _prepare_sweep_dir(out: Path, overwrite: bool) -> None:
-    """An empty sweep directory, like :func:`~mjreinforce.rundir.prepare_run_dir` for runs."""
+    """An empty sweep directory, like :func:`~mjreinforce.runs.layout.prepare_run_dir` for runs."""
     _check_sweep_dir(out, overwrite)
     if out.exists():
         shutil.rmtree(out)
@@ -284,8 +285,6 @@ def _check_reachable(address: str, timeout: float = 3.0) -> None:
 
 def _finish_point(sweep: SweepSpec, k: int, cfg: Config, out: Path, errors: dict[tuple[int, int], str]) -> PointResult:
     """Seed statuses and the metric of point ``k``; writes its ``summary.json`` as ``train`` does."""
-    from mjreinforce.envs import resolve_backend
-
     run_dir = out / trial_name(k)
     summaries = {s: read_json(seed_dir(run_dir, s) / "summary.json") for s in cfg.seeds}
     # no summary: the trial failed, was stopped by ASHA before writing one, or its files are elsewhere

@@ -13,7 +13,7 @@ A spec is ``KEY=VALUES`` (set) or ``KEY*=VALUES`` (scale: multiply the model's o
 
 Parsing checks the syntax, that numbers are finite, that ranges are ordered and that fields which cannot be
 negative (masses, frictions, damping, ...) are not; whether a key and its number of values fit a model is
-checked when the spec is applied (:mod:`mjreinforce.physics`).
+checked when the spec is applied (:mod:`mjreinforce.envs.physics`).
 """
 
 from __future__ import annotations

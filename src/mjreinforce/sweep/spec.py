@@ -14,7 +14,7 @@ A sweep file (validated completely before Ray starts)::
     grace_period = 5
 
 Grid search tries the Cartesian product of the ``[space]`` lists; random search draws ``num_samples``
-points. Running them is :func:`mjreinforce.sweep.run_sweep`.
+points. Running them is :func:`mjreinforce.sweep.tune.run_sweep`.
 """
 
 from __future__ import annotations
@@ -27,15 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeGuard
 
-from mjreinforce.config import (
-    DEFAULT_PRESET,
-    FIELD_NAMES,
-    Config,
-    load_preset,
-    preset_names,
-    validate,
-    with_overrides,
-)
+from mjreinforce.config import DEFAULT_PRESET, FIELD_NAMES, Config, load_preset, preset_names, validate, with_overrides
 from mjreinforce.config_values import did_you_mean
 from mjreinforce.errors import UserError
 

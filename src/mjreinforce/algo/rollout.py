@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from mjreinforce.envs import StepResult, VecEnv
-from mjreinforce.normalization import RunningNormalizer
-from mjreinforce.policy import GaussianPolicy
-from mjreinforce.returns import first_episode_mask
+from mjreinforce.algo.normalization import RunningNormalizer
+from mjreinforce.algo.policy import GaussianPolicy
+from mjreinforce.algo.returns import first_episode_mask
+from mjreinforce.envs.vector import StepResult, VecEnv
 
 
 @dataclass(frozen=True)

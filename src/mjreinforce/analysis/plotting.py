@@ -2,14 +2,14 @@
 
 The only module that imports matplotlib and seaborn (with the non-interactive
 Agg backend, so it works without a display). Plots are built from the files
-on disk (see :mod:`mjreinforce.results`), never from in-memory training state.
+on disk (see :mod:`mjreinforce.runs.reading`), never from in-memory training state.
 Each figure is written as ``<stem>.png`` and ``<stem>.svg``.
 
 A learning curve is the mean over seeds of each seed's smoothed return (a
 trailing mean over ``smooth_window`` episodes) with a 95% bootstrap confidence
 band across seeds. Curves are evaluated on at most ~300 x points: every k-th
 episode, or a common grid of env steps / seconds on which each seed's curve is
-step-interpolated (:func:`mjreinforce.stats.curve_on_grid`).
+step-interpolated (:func:`mjreinforce.analysis.stats.curve_on_grid`).
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.ticker import EngFormatter
 
-from mjreinforce import stats, tables
+from mjreinforce.analysis import stats, tables
 from mjreinforce.errors import UserError
-from mjreinforce.results import RunData, load_run, load_runs
+from mjreinforce.runs.reading import RunData, load_run, load_runs
 
 matplotlib.use("Agg")  # no display needed; switching after importing pyplot is fine (no figure exists yet)
 
@@ -158,7 +158,7 @@ def plot_comparison(
 
     The tables are ``summary.md`` (summary and probability of improvement),
     ``summary.csv`` and ``summary_probability_of_improvement.csv``; see
-    :func:`mjreinforce.tables.summary_table` and :func:`~mjreinforce.tables.improvement_table`.
+    :func:`mjreinforce.analysis.tables.summary_table` and :func:`~mjreinforce.analysis.tables.improvement_table`.
     ``window`` is both the smoothing window and the final-return window.
     """
     runs = load_runs(run_dirs)

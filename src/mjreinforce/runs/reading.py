@@ -17,8 +17,10 @@ from typing import Any
 
 import pandas as pd
 
+from mjreinforce.config import from_dict
 from mjreinforce.errors import UserError
-from mjreinforce.rundir import EPISODE_COLUMNS, EVAL_COLUMNS, read_json
+from mjreinforce.runs.layout import EPISODE_COLUMNS, EVAL_COLUMNS
+from mjreinforce.runs.files import read_json
 
 _INT_COLUMNS = frozenset({"seed", "episode", "env_steps", "length", "terminated", "truncated", "update"})
 NO_SUMMARY = "incomplete"
@@ -92,8 +94,6 @@ def _read_config(run_dir: Path) -> dict[str, Any]:
 
 def _algorithm_from_config(values: dict[str, Any]) -> str:
     """The config's ``algorithm_name`` (e.g. "VPG (GAE)"), or "unknown" if the config is unusable."""
-    from mjreinforce.config import from_dict
-
     try:
         return from_dict(values).algorithm_name if values else "unknown"
     except (UserError, TypeError, ValueError):

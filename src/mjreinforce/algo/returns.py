@@ -16,11 +16,15 @@ Conventions shared by every function here (``T`` steps, ``N`` envs):
   inside an episode                       ``V(s_{t+1})`` (only GAE reads these)
   ======================================  ===========================================
 
-Terminations and truncations are kept apart by the caller, who builds ``next_values``
-from them; these functions only need to know where episodes end.
+Terminations and truncations are kept apart: :func:`bootstrap_values` builds ``next_values``
+from them (the table above), and :func:`advantages_and_targets` turns a rollout's rewards and
+values into what the update needs. The scans themselves only need to know where episodes end.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -105,3 +109,65 @@ def first_episode_mask(episode_ends: BoolArray) -> BoolArray:
     """
     ended_before: np.ndarray = np.cumsum(episode_ends, axis=0) - episode_ends
     return ended_before == 0
+
+
+def bootstrap_values(
+    next_state_values: FloatArray, terminated: BoolArray, truncated: BoolArray, bootstrap_truncated: bool
+) -> FloatArray:
+    """``next_values`` (the table in the module docstring) from the critic's ``V`` of each step's next state.
+
+    ``next_state_values[t]``: ``V`` of the observation after step ``t`` in the same episode (the final
+    observation where the episode ended at ``t``), or zeros without a critic. The result is 0 where the
+    episode terminated, 0 where it was truncated unless ``bootstrap_truncated``, else ``next_state_values``.
+
+    Shapes: all ``(T, N)`` -> ``(T, N)`` float64.
+    """
+    # critical: a termination is an absorbing state, worth 0 whatever the critic says about its observation.
+    next_values = np.where(terminated, 0.0, next_state_values)
+    if not bootstrap_truncated:  # the tutorial: a time limit treated like a termination
+        next_values = np.where(truncated, 0.0, next_values)
+    return next_values
+
+
+@dataclass(frozen=True)
+class Advantages:
+    """What the update needs from the returns stage, each ``(T, N)`` float64.
+
+    - ``advantages``: ``A_t`` (GAE, or reward-to-go minus ``V(s_t)``), before any normalization
+    - ``targets``: value targets for the critic, ``A_t + V(s_t)``
+    - ``values``: ``V(s_t)`` the advantages were computed with (zeros without a critic)
+    """
+
+    advantages: FloatArray
+    targets: FloatArray
+    values: FloatArray
+
+
+def advantages_and_targets(
+    rewards: FloatArray,
+    terminated: BoolArray,
+    truncated: BoolArray,
+    values: FloatArray,
+    next_state_values: FloatArray,
+    *,
+    method: Literal["returns", "gae"],
+    gamma: float,
+    lam: float,
+    bootstrap_truncated: bool,
+) -> Advantages:
+    """The returns stage: advantages and value targets of one rollout.
+
+    ``values``: ``V(s_t)`` and ``next_state_values``: ``V`` of the state after step ``t`` (see
+    :func:`bootstrap_values`), both zeros without a critic. ``method = "gae"`` gives GAE(``lam``)
+    (:func:`gae`) with targets ``A_t + V(s_t)``; ``"returns"`` gives the reward-to-go ``G_t``
+    (:func:`discounted_returns`) as targets and ``G_t - V(s_t)`` as advantages.
+
+    Shapes: every array ``(T, N)``; terminations and truncations stay separate inputs.
+    """
+    next_values = bootstrap_values(next_state_values, terminated, truncated, bootstrap_truncated)
+    ends = terminated | truncated
+    if method == "gae":
+        adv = gae(rewards, values, ends, next_values, gamma, lam)
+        return Advantages(adv, adv + values, values)
+    returns = discounted_returns(rewards, ends, next_values, gamma)
+    return Advantages(returns - values, returns, values)

@@ -1,7 +1,7 @@
 """Checkpoint files in a run dir: the ``latest.json`` pointer, rotation, and finding the checkpoint to load.
 
 Layout: ``RUN_DIR/seed_<s>/checkpoints/`` holds ``ckpt_<label>.safetensors`` files (written by
-:func:`mjreinforce.checkpoint.save_checkpoint`) and a ``latest.json`` pointer
+:func:`mjreinforce.runs.checkpoint.save_checkpoint`) and a ``latest.json`` pointer
 ``{"file": "ckpt_<label>.safetensors", ...info}``, always written after the file it names.
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from mjreinforce.checkpoint import atomic_write_bytes, save_checkpoint
+from mjreinforce.runs.checkpoint import atomic_write_bytes, save_checkpoint
 from mjreinforce.errors import UserError
 
 LATEST_NAME = "latest.json"

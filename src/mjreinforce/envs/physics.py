@@ -1,6 +1,6 @@
 """MuJoCo physics variation on a compiled model: overrides, per-episode randomization, a stability guard.
 
-Specs (``gravity=-4.9``, ``body_mass.pole*=0.5:2``, ...) are parsed by :mod:`mjreinforce.physics_spec`;
+Specs (``gravity=-4.9``, ``body_mass.pole*=0.5:2``, ...) are parsed by :mod:`mjreinforce.envs.physics_spec`;
 this module looks their keys up in a model (:func:`resolve`), reads and writes the numbers, and wraps a
 gymnasium MuJoCo env so the settings are in force while it runs (:class:`PhysicsWrapper`).
 
@@ -23,8 +23,7 @@ import gymnasium
 import mujoco
 import numpy as np
 
-from mjreinforce.errors import UserError
-from mjreinforce.physics_spec import (
+from mjreinforce.envs.physics_spec import (
     ENTITY_KINDS,
     PhysicsOverride,
     PhysicsRange,
@@ -35,6 +34,7 @@ from mjreinforce.physics_spec import (
     parse_target,
     reject_duplicates,
 )
+from mjreinforce.errors import UserError
 
 _DERIVED = frozenset(  # overwritten by mj_setConst, or (geom_size) would leave collision bounds stale
     ("actuator_acc0", "actuator_length0", "body_invweight0", "body_margin", "body_subtreemass", "dof_M0")

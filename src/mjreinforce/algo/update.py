@@ -1,4 +1,7 @@
-"""Losses and one optimization step: advantages from a rollout, then policy and value updates."""
+"""The update: losses, and one optimization step of the policy and the critic on a batch from the returns stage.
+
+The learner only predicts values and steps optimizers; advantages come from :mod:`mjreinforce.algo.returns`.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +11,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from mjreinforce.algo.policy import GaussianPolicy, ValueNetwork
+from mjreinforce.algo.returns import Advantages, normalize
 from mjreinforce.config import Config
-from mjreinforce.normalization import RunningNormalizer
-from mjreinforce.policy import GaussianPolicy, ValueNetwork
-from mjreinforce.returns import discounted_returns, gae, normalize
-from mjreinforce.rollout import Rollout
 
 
 @dataclass(frozen=True)
@@ -76,59 +77,33 @@ class Learner:
             for group in self.policy_optimizer.param_groups:
                 group["lr"] = self.cfg.learning_rate * scale
 
-    def _values(self, obs: np.ndarray) -> np.ndarray:
-        """``V`` of normalized observations ``(..., obs_dim)`` -> ``(...)``, without a graph."""
-        assert self.value is not None
+    def values(self, obs: np.ndarray) -> np.ndarray:
+        """``V`` of normalized observations ``(..., obs_dim)`` -> ``(...)`` float64, without a graph;
+        zeros without a critic."""
+        if self.value is None:
+            return np.zeros(obs.shape[:-1])
         with torch.inference_mode():
             flat = _as_tensor(obs.reshape(-1, obs.shape[-1]))
             return self.value(flat).numpy().astype(np.float64).reshape(obs.shape[:-1])
 
-    def advantages(self, rollout: Rollout, obs: np.ndarray, next_obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(advantages, value_targets)``, each ``(T, N)``, for normalized ``obs``/``next_obs``.
+    def update(self, obs: np.ndarray, raw_actions: np.ndarray, valid: np.ndarray, batch: Advantages) -> UpdateMetrics:
+        """One policy step (and ``value_iterations`` critic steps) on the ``valid`` steps.
 
-        ``next_values``: 0 at a termination; ``V(final obs)`` at a truncation (0 without a critic or
-        with ``bootstrap_truncated = false``); ``V(s_{t+1})`` elsewhere with a critic, else 0.
+        ``obs``: normalized observations ``(T, N, obs_dim)``; ``raw_actions``: the sampled pre-squash
+        actions ``(T, N, act_dim)``; ``valid``: ``(T, N)`` bool; ``batch``: the returns stage's output.
         """
-        adv, targets, _ = self._advantages(rollout, obs, next_obs)
-        return adv, targets
-
-    def _advantages(
-        self, rollout: Rollout, obs: np.ndarray, next_obs: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """:meth:`advantages` plus ``V(s_t)`` ``(T, N)`` (zeros without a critic), reused for explained variance."""
         cfg = self.cfg
-        ends = rollout.episode_ends
-        if self.value is None:
-            next_values = np.zeros_like(rollout.rewards)
-            values = np.zeros_like(rollout.rewards)
-        else:
-            next_values = self._values(next_obs)
-            values = self._values(obs)
-        next_values = np.where(rollout.terminated, 0.0, next_values)
-        if not cfg.bootstrap_truncated:
-            next_values = np.where(rollout.truncated, 0.0, next_values)
-        if cfg.advantage == "gae":
-            adv = gae(rollout.rewards, values, ends, next_values, cfg.gamma, cfg.gae_lambda)
-            return adv, adv + values, values
-        returns = discounted_returns(rollout.rewards, ends, next_values, cfg.gamma)
-        return returns - values, returns, values
-
-    def update(self, rollout: Rollout, normalizer: RunningNormalizer) -> UpdateMetrics:
-        """One policy step (and ``value_iterations`` critic steps) on the valid steps of ``rollout``."""
-        cfg = self.cfg
-        obs, next_obs = normalizer(rollout.obs), normalizer(rollout.next_obs)
-        adv, targets, values = self._advantages(rollout, obs, next_obs)
-        valid = rollout.valid
+        adv = batch.advantages
         if cfg.normalize_advantages:
             adv = normalize(adv, valid)
         obs_b = _as_tensor(obs[valid])
-        log_probs, entropy = self.policy.log_prob(obs_b, _as_tensor(rollout.raw_actions[valid]))
+        log_probs, entropy = self.policy.log_prob(obs_b, _as_tensor(raw_actions[valid]))
         loss = policy_loss(log_probs, _as_tensor(adv[valid]), entropy, cfg.entropy_coef, cfg.loss_reduction)
         self.policy_optimizer.zero_grad()
         loss.backward()
         grad_norm = self._clip(self.policy)
         self.policy_optimizer.step()
-        v_loss, ev = self._update_value(obs_b, targets[valid], values[valid])
+        v_loss, ev = self._update_value(obs_b, batch.targets[valid], batch.values[valid])
         with torch.no_grad():
             _, std = self.policy.mean_std(obs_b)
         return UpdateMetrics(

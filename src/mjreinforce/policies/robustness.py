@@ -1,6 +1,6 @@
 """Robustness of trained policies to physics they were not trained on.
 
-Every policy is evaluated deterministically at every point of a :class:`~mjreinforce.physics_spec.PhysicsGrid`
+Every policy is evaluated deterministically at every point of a :class:`~mjreinforce.envs.physics_spec.PhysicsGrid`
 (e.g. ``gravity=-15:-5:11``). All (policy, point) pairs use the same env seeds ``seed + i``, so they start
 from the same initial states and differences come from the physics and the policy alone (common random
 numbers). The result is one row per episode; :func:`summary_table` reduces it to mean/std per point.
@@ -12,18 +12,16 @@ import os
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from mjreinforce.algo.evaluation import DEFAULT_EVAL_SEED, check_physics, eval_config
+from mjreinforce.envs.physics import PhysicsUnstableError
+from mjreinforce.envs.physics_spec import PhysicsGrid
 from mjreinforce.errors import UserError
-from mjreinforce.evaluation import DEFAULT_EVAL_SEED, check_physics, eval_config, evaluate_policy
-from mjreinforce.physics import PhysicsUnstableError
-from mjreinforce.physics_spec import PhysicsGrid
-
-if TYPE_CHECKING:
-    from mjreinforce.state import TrainedPolicy
+from mjreinforce.policies.evaluation import evaluate_policy
+from mjreinforce.policies.trained import TrainedPolicy
 
 COLUMNS = ("label", "value", "episode", "return", "length")
 """Columns of :func:`evaluate_grid`'s table; ``episode`` counts from 1 within each (label, value)."""
@@ -57,7 +55,7 @@ def evaluate_grid(
     """Deterministic returns of every policy (label -> policy) at every grid point.
 
     Physics at a point: the policy's own fixed training overrides with the grid's key replaced by the
-    point's value (:func:`mjreinforce.evaluation.eval_config`), no randomization, gymnasium backend. The
+    point's value (:func:`mjreinforce.algo.evaluation.eval_config`), no randomization, gymnasium backend. The
     grid's key is checked against every policy's model before the first episode, so a bad field or name
     fails before any work. An unstable point raises PhysicsUnstableError naming the policy.
 
@@ -124,7 +122,7 @@ def _write_text_atomic(path: Path, text: str) -> None:
 
 def markdown_report(table: pd.DataFrame, varied_key: str) -> str:
     """The Markdown file: a heading, how the numbers were made, and :func:`summary_table` as a table."""
-    from mjreinforce.tables import to_markdown
+    from mjreinforce.analysis.tables import to_markdown
 
     episodes = int(table.groupby(["label", "value"]).size().max())
     return (
@@ -137,7 +135,7 @@ def markdown_report(table: pd.DataFrame, varied_key: str) -> str:
 def write_robustness(table: pd.DataFrame, out_dir: Path, varied_key: str) -> list[Path]:
     """Write ``robustness.csv`` (every episode), ``robustness.md`` (mean/std per label x value) and the
     plot ``robustness.png``/``.svg`` into ``out_dir``; return the paths. Tables are written atomically."""
-    from mjreinforce.plotting import plot_robustness
+    from mjreinforce.analysis.plotting import plot_robustness
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

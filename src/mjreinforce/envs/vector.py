@@ -18,6 +18,7 @@ import mujoco
 import numpy as np
 
 from mjreinforce.config import Config
+from mjreinforce.envs.physics import make_physics_env, restore_wrapper_state, wrapper_state
 from mjreinforce.errors import UserError
 
 # The tutorial preset deliberately uses InvertedPendulum-v4; gymnasium warns on every make() of it.
@@ -116,8 +117,6 @@ class GymnasiumVecEnv:
 
     def __init__(self, cfg: Config, num_envs: int, seed: int, **make_kwargs: Any) -> None:
         if cfg.physics or cfg.randomize:
-            from mjreinforce.physics import make_physics_env
-
             fns = [
                 partial(make_physics_env, cfg.env_id, cfg.physics, cfg.randomize, seed + i, **make_kwargs)
                 for i in range(num_envs)
@@ -178,8 +177,6 @@ def _time_limit(env: gym.Env) -> gym.wrappers.TimeLimit | None:
 
 
 def _single_env_state(env: gym.Env) -> dict[str, Any]:
-    from mjreinforce.physics import wrapper_state
-
     u: Any = env.unwrapped  # a MujocoEnv: model, data, np_random
     physics = np.empty(mujoco.mj_stateSize(u.model, _INTEGRATION))
     mujoco.mj_getState(u.model, u.data, physics, _INTEGRATION)
@@ -193,8 +190,6 @@ def _single_env_state(env: gym.Env) -> dict[str, Any]:
 
 
 def _restore_single_env(env: gym.Env, state: dict[str, Any]) -> None:
-    from mjreinforce.physics import restore_wrapper_state
-
     u: Any = env.unwrapped  # a MujocoEnv: model, data, np_random
     restore_wrapper_state(env, state["physics_wrapper"])
     mujoco.mj_setState(u.model, u.data, np.asarray(state["mujoco"], dtype=np.float64), _INTEGRATION)

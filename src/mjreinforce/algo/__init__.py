@@ -1,0 +1,1 @@
+"""The algorithm: policy and value networks, observation normalization, rollouts, returns, the update."""

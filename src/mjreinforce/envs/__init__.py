@@ -1,0 +1,1 @@
+"""Environments: vectorized MuJoCo envs (gymnasium and envpool backends) and MuJoCo physics variation."""

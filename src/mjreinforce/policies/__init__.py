@@ -1,0 +1,1 @@
+"""Trained policies in use: loading a checkpoint as a policy, evaluation, robustness grids over physics, video."""

@@ -1,0 +1,1 @@
+"""Hyperparameter sweeps on Ray Tune: the sweep-file format and running it."""
