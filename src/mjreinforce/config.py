@@ -19,6 +19,7 @@ import tomli_w
 
 from mjreinforce.config_values import coerce_to, did_you_mean
 from mjreinforce.errors import UserError
+from mjreinforce.files import atomic_write
 
 Backend = Literal["auto", "gymnasium", "envpool"]
 Advantage = Literal["returns", "gae"]
@@ -29,6 +30,10 @@ LrSchedule = Literal["constant", "linear"]
 Optimizer = Literal["adam", "adamw"]
 
 DEFAULT_PRESET = "vpg"
+
+LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
+"""The ``mlp`` policy's log-std is clamped to this range in the forward pass (std from 2e-9 to 7.39);
+outside it the gradient is zero, so ``init_log_std`` must lie inside it."""
 
 
 @dataclass(frozen=True)
@@ -71,10 +76,13 @@ class Config:
     state_dependent_std: bool = False
     """``mlp`` policy: log-std from a head on the trunk (True) or a free parameter (False)."""
     init_log_std: float = 0.0
-    """Initial log standard deviation of the ``mlp`` policy."""
+    """Initial log standard deviation of the ``mlp`` policy, in [-20, 2] (the range its log-std is
+    clamped to in the forward pass)."""
     action_bound: ActionBound = "clip"
-    """``clip``: sample unbounded, clip what is sent to the env; ``tanh``: squash (with
-    the log-det-Jacobian correction) and rescale to the action bounds."""
+    """``clip``: sample a raw Gaussian action, clip what is sent to the env; ``tanh``: squash it with
+    tanh and rescale to the action bounds. With ``tanh``, log-probabilities are those of the raw
+    (pre-squash) Gaussian: the log-det-Jacobian term does not depend on the parameters, so it is
+    left out (the policy gradient is the same), and the entropy bonus is the pre-squash Gaussian's."""
 
     # --- algorithm ---------------------------------------------------------
     rollout_steps: int = 0
@@ -89,7 +97,11 @@ class Config:
     """Learn a value baseline V(s), used for advantages and to bootstrap truncations."""
     bootstrap_truncated: bool = True
     """At a time-limit truncation bootstrap from V(final obs); False treats it as a
-    termination (the tutorial's behaviour)."""
+    termination (the tutorial's behaviour). Without a critic there is no V, and truncations
+    are cut from 0 either way."""
+    accept_zero_bootstrap: bool = False
+    """Without a critic, fixed-length segments (``rollout_steps > 0``) cut episodes open and
+    bootstrap each cut from 0, a biased return. Refused unless this is true."""
     normalize_obs: bool = False
     """Running mean/std observation normalization (frozen at evaluation, checkpointed)."""
     normalize_advantages: bool = False
@@ -101,9 +113,9 @@ class Config:
     optimizer: Optimizer = "adamw"
     """Policy optimizer (the tutorial uses AdamW)."""
     value_learning_rate: float = 1e-3
-    """Learning rate of the separate value optimizer (Adam)."""
+    """Learning rate of the separate value optimizer (Adam); needs ``use_critic``."""
     value_iterations: int = 1
-    """Value-function gradient steps per update."""
+    """Value-function gradient steps per update; needs ``use_critic``."""
     entropy_coef: float = 0.0
     """Weight of the entropy bonus in the policy loss."""
     max_grad_norm: float | None = None
@@ -152,6 +164,7 @@ class Config:
 
 
 FIELD_NAMES = tuple(f.name for f in fields(Config))
+_DEFAULTS = {f.name: f.default for f in fields(Config)}
 
 
 def validate(cfg: Config) -> Config:
@@ -197,6 +210,24 @@ def validate(cfg: Config) -> Config:
         raise UserError(f"entropy_coef must be >= 0, got {cfg.entropy_coef}")
     if any(h < 1 for h in cfg.hidden_sizes) or not cfg.hidden_sizes:
         raise UserError(f"hidden_sizes must be positive widths, got {list(cfg.hidden_sizes)}")
+    if not LOG_STD_MIN <= cfg.init_log_std <= LOG_STD_MAX:
+        raise UserError(
+            f"init_log_std must be in [{LOG_STD_MIN:g}, {LOG_STD_MAX:g}] (the log-std is clamped to that range), "
+            f"got {cfg.init_log_std}"
+        )
+    if not cfg.use_critic:
+        if not cfg.episode_mode and not cfg.accept_zero_bootstrap:
+            raise UserError(
+                "rollout_steps > 0 without a critic cuts episodes and bootstraps each cut from 0 (a biased "
+                "return); set use_critic = true, rollout_steps = 0, or accept_zero_bootstrap = true"
+            )
+        changed = [
+            name for name in ("value_learning_rate", "value_iterations") if getattr(cfg, name) != _DEFAULTS[name]
+        ]
+        if changed:
+            raise UserError(f"{changed[0]} is set but has no effect without a critic; set use_critic = true")
+    elif cfg.accept_zero_bootstrap:
+        raise UserError("accept_zero_bootstrap applies only without a critic (use_critic = false)")
     if cfg.target_return is not None and cfg.eval_every == 0:
         raise UserError("target_return needs eval_every > 0 (evaluation decides when the target is reached)")
     return cfg
@@ -278,7 +309,7 @@ def from_dict(values: dict[str, Any]) -> Config:
 
 def save_toml(cfg: Config, path: Path) -> None:
     """Write the resolved config; ``load_toml`` of the file gives ``cfg`` back."""
-    path.write_text(tomli_w.dumps(to_dict(cfg)))
+    atomic_write(path, dumps(cfg))
 
 
 def dumps(cfg: Config) -> str:

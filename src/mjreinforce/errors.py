@@ -10,6 +10,11 @@ class UserError(Exception):
     """Bad input from the user: the message is one line meant for a human."""
 
 
+def one_line(text: object) -> str:
+    """``text`` with every run of white space (newlines too) folded to one space."""
+    return " ".join(str(text).split())
+
+
 def error_line(exc: BaseException) -> str:
     """One line naming the error: ``"ValueError: first line of the message"``."""
     text = (str(exc).strip().splitlines() or [""])[0]

@@ -56,6 +56,13 @@ CASES: dict[str, Case] = {
     "malformed_config_file": Case(("--config", "c.toml"), ("c.toml", "TOML"), files=(("c.toml", "gamma = = 0.9\n"),)),
     "zero_num_envs": Case(("--num-envs", "0"), ("num_envs", ">= 1")),
     "negative_rollout_steps": Case(("--set", "rollout_steps=-1"), ("rollout_steps",)),
+    "init_log_std_beyond_the_clamp": Case(("--set", "init_log_std=3"), ("init_log_std", "[-20, 2]", "clamped")),
+    "segments_without_a_critic": Case(
+        ("--preset", "reinforce", "--set", "rollout_steps=32"), ("without a critic", "accept_zero_bootstrap")
+    ),
+    "value_settings_without_a_critic": Case(
+        ("--preset", "reinforce", "--set", "value_iterations=5"), ("value_iterations", "without a critic")
+    ),
     "envpool_unsupported_env": Case(
         ("--env", "MyPendulum-v0", "--backend", "envpool"),
         ("envpool cannot run MyPendulum-v0", "gymnasium"),

@@ -19,9 +19,9 @@ import safetensors.torch
 import torch
 
 from mjreinforce.errors import UserError
+from mjreinforce.files import atomic_write
 from mjreinforce.runs.checkpoint import (
     FORMAT_VERSION,
-    atomic_write_bytes,
     flatten_state,
     load_checkpoint,
     save_checkpoint,
@@ -280,7 +280,7 @@ def test_failed_write_keeps_old_file_and_removes_temp(tmp_path: Path) -> None:
     path = tmp_path / "ckpt.safetensors"
     save_checkpoint(path, {"w": torch.zeros(3)}, {"version": "old"})
     with pytest.raises(TypeError):
-        atomic_write_bytes(path, "not bytes")  # type: ignore[arg-type]  # fails inside the temp-file write
+        atomic_write(path, 5)  # type: ignore[arg-type]  # fails inside the temp-file write
     assert os.listdir(tmp_path) == ["ckpt.safetensors"]
     assert load_checkpoint(path)[1] == {"version": "old"}
 
@@ -371,7 +371,7 @@ def test_latest_checkpoint_when_none_or_broken(tmp_path: Path) -> None:
 def test_rotation_keeps_newest_and_never_the_latest_target(tmp_path: Path) -> None:
     checkpoints = tmp_path / "seed_0" / "checkpoints"
     (checkpoints).mkdir(parents=True)
-    (checkpoints / ".ckpt_1.safetensors.abc.tmp").write_bytes(b"half")  # left by a killed save
+    (checkpoints / ".ckpt_1.safetensors.k3x_9qzt.tmp").write_bytes(b"half")  # left by a killed save
     for label in (1, 8, 9, 10, 11):  # 9 < 10 numerically though not as text
         save_checkpoint_rotating(checkpoints, label, {"w": torch.tensor([float(label)])}, {"label": label}, keep=2)
     assert sorted(os.listdir(checkpoints)) == ["ckpt_10.safetensors", "ckpt_11.safetensors", "latest.json"]

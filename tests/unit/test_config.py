@@ -253,6 +253,12 @@ INVALID = [
     ({"hidden_sizes": ()}, "hidden_sizes"),
     ({"hidden_sizes": (64, 0)}, "hidden_sizes"),
     ({"target_return": 100.0}, "target_return"),  # without eval_every
+    ({"init_log_std": 3.0}, "init_log_std"),  # clamped to 2 in the forward pass: std stuck, zero gradient
+    ({"init_log_std": -21.0}, "init_log_std"),
+    ({"rollout_steps": 32}, "accept_zero_bootstrap"),  # no critic, fixed-length segments
+    ({"value_iterations": 10}, "value_iterations.*without a critic"),
+    ({"value_learning_rate": 3e-3}, "value_learning_rate.*without a critic"),
+    ({"use_critic": True, "accept_zero_bootstrap": True}, "accept_zero_bootstrap"),
 ]
 
 
@@ -275,6 +281,10 @@ def test_validation_rejects(changes: dict[str, object], name: str) -> None:
         {"total_steps": 1},
         {"target_return": 100.0, "eval_every": 1},
         {"advantage": "gae", "use_critic": True},
+        {"init_log_std": 2.0},
+        {"init_log_std": -20.0},
+        {"rollout_steps": 32, "accept_zero_bootstrap": True},
+        {"rollout_steps": 32, "use_critic": True, "value_iterations": 10},
     ],
 )
 def test_validation_accepts_the_edges(changes: dict[str, object]) -> None:

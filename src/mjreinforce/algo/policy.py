@@ -8,7 +8,8 @@ A policy maps observations ``(B, obs_dim)`` to a diagonal Gaussian over a *raw* 
 - ``tanh``: ``a = low + (tanh(u) + 1) / 2 * (high - low)``. ``log pi(a|s) = log N(u) -
   sum_j log(1 - tanh(u_j)^2) - sum_j log((high_j - low_j) / 2)``. The correction depends on
   ``u`` only, not on the parameters, so it does not change the policy gradient and is left out
-  of :meth:`log_prob`; it matters only for reporting densities.
+  of :meth:`log_prob`; it matters only for reporting densities. The entropy (bonus and logs) is
+  likewise the pre-squash Gaussian's.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from torch import nn
 from torch.distributions import Normal
 from torch.nn import functional as F
 
-from mjreinforce.config import Config
+from mjreinforce.config import LOG_STD_MAX, LOG_STD_MIN, Config
 from mjreinforce.errors import UserError
 
 _ACTIVATIONS: dict[str, type[nn.Module]] = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU}
@@ -149,7 +150,7 @@ class MLPPolicy(GaussianPolicy):
         else:
             mean = run_sequential(self.mean_net, obs)
             log_std = self.log_std.expand_as(mean)
-        return mean, torch.exp(log_std.clamp(-20.0, 2.0))
+        return mean, torch.exp(log_std.clamp(LOG_STD_MIN, LOG_STD_MAX))
 
 
 class ValueNetwork(nn.Module):

@@ -27,6 +27,7 @@ from matplotlib.ticker import EngFormatter
 
 from mjreinforce.analysis import stats, tables
 from mjreinforce.errors import UserError
+from mjreinforce.files import atomic_output
 from mjreinforce.runs.reading import RunData, load_run, load_runs
 
 matplotlib.use("Agg")  # no display needed; switching after importing pyplot is fine (no figure exists yet)
@@ -90,9 +91,12 @@ def _save(fig: plt.Figure, out_stem: Path) -> list[Path]:
     out_stem = Path(out_stem)
     out_stem.parent.mkdir(parents=True, exist_ok=True)
     paths = [out_stem.with_name(f"{out_stem.name}.png"), out_stem.with_name(f"{out_stem.name}.svg")]
-    fig.savefig(paths[0], dpi=120, bbox_inches="tight")
-    fig.savefig(paths[1], bbox_inches="tight")
-    plt.close(fig)
+    try:
+        for path, dpi in zip(paths, (120, None), strict=True):
+            with atomic_output(path, suffix=path.suffix) as tmp:
+                fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
+    finally:
+        plt.close(fig)
     return paths
 
 

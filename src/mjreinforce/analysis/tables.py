@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from mjreinforce.analysis import stats
+from mjreinforce.files import atomic_write
 from mjreinforce.runs.reading import RunData
 
 
@@ -150,10 +151,10 @@ def write_tables(*tables: pd.DataFrame, out_stem: Path, titles: Sequence[str] = 
         sections.append(heading + to_markdown(table))
         suffix = "" if i == 0 else f"_{_slug(titles[i]) if titles else i + 1}"
         csv_path = out_stem.with_name(f"{out_stem.name}{suffix}.csv")
-        table.to_csv(csv_path, index=False)
+        atomic_write(csv_path, table.to_csv(index=False))
         paths.append(csv_path)
     md_path = out_stem.with_name(f"{out_stem.name}.md")
-    md_path.write_text("\n".join(sections))
+    atomic_write(md_path, "\n".join(sections))
     return [md_path, *paths]
 
 

@@ -8,8 +8,6 @@ from pathlib import Path
 
 from mjreinforce.errors import UserError
 
-_SEED_DIR = re.compile(r"seed_(\d+)")
-
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -68,7 +66,9 @@ def first_run_seed(path: Path) -> int | None:
     (the smallest if the config is unreadable); None otherwise (a single seed, a seed dir or a file)."""
     if not path.is_dir():
         return None
-    seeds = sorted(int(m.group(1)) for p in path.iterdir() if p.is_dir() and (m := _SEED_DIR.fullmatch(p.name)))
+    from mjreinforce.runs.layout import list_seeds
+
+    seeds = list_seeds(path)
     if len(seeds) < 2:
         return None
     from mjreinforce import config
@@ -110,9 +110,9 @@ def run(args: argparse.Namespace) -> int:
     width, height = parse_size(args.video_size)
     from mjreinforce.algo.evaluation import DEFAULT_EVAL_SEED, eval_config
     from mjreinforce.envs.vector import resolve_backend
+    from mjreinforce.files import write_json_atomic
     from mjreinforce.policies.evaluation import evaluate_policy
     from mjreinforce.policies.trained import load_policy
-    from mjreinforce.runs.files import write_json_atomic
 
     silence_mujoco_warnings()
     seed = DEFAULT_EVAL_SEED if args.seed is None else args.seed

@@ -8,8 +8,6 @@ numbers). The result is one row per episode; :func:`summary_table` reduces it to
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -20,6 +18,7 @@ from mjreinforce.algo.evaluation import DEFAULT_EVAL_SEED, check_physics, eval_c
 from mjreinforce.envs.physics import PhysicsUnstableError
 from mjreinforce.envs.physics_spec import PhysicsGrid
 from mjreinforce.errors import UserError
+from mjreinforce.files import atomic_write
 from mjreinforce.policies.evaluation import evaluate_policy
 from mjreinforce.policies.trained import TrainedPolicy
 
@@ -105,21 +104,6 @@ def summary_table(table: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
-def _write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path`` (mode as for a new file), then rename it over."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes 0600
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def markdown_report(table: pd.DataFrame, varied_key: str) -> str:
     """The Markdown file: a heading, how the numbers were made, and :func:`summary_table` as a table."""
     from mjreinforce.analysis.tables import to_markdown
@@ -140,6 +124,6 @@ def write_robustness(table: pd.DataFrame, out_dir: Path, varied_key: str) -> lis
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     csv_path, md_path = out_dir / "robustness.csv", out_dir / "robustness.md"
-    _write_text_atomic(csv_path, table.to_csv(index=False))
-    _write_text_atomic(md_path, markdown_report(table, varied_key))
+    atomic_write(csv_path, table.to_csv(index=False))
+    atomic_write(md_path, markdown_report(table, varied_key))
     return [csv_path, md_path, *plot_robustness(table, out_dir / "robustness", varied_key)]

@@ -16,7 +16,6 @@ from __future__ import annotations
 import gc
 import os
 import sys
-import tempfile
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -28,7 +27,8 @@ import numpy as np
 
 from mjreinforce.algo.evaluation import eval_config
 from mjreinforce.envs.physics import make_physics_env
-from mjreinforce.errors import UserError
+from mjreinforce.errors import UserError, error_line
+from mjreinforce.files import atomic_output
 from mjreinforce.policies.trained import TrainedPolicy
 
 os.environ.setdefault("MUJOCO_GL", "osmesa")  # critical: before mujoco / OpenGL are first imported
@@ -50,11 +50,6 @@ class VideoResult:
     width: int
     height: int
     returns: tuple[float, ...]
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def check_gl_settings() -> None:
@@ -100,7 +95,7 @@ def first_frame(env: Any, width: int, height: int) -> np.ndarray:
         try:
             frame = env.render()
         except Exception as exc:  # GL failures come as ImportError, RuntimeError, FatalError, ...
-            failure = _one_line(exc)
+            failure = error_line(exc)
     if failure is None and not (isinstance(frame, np.ndarray) and frame.shape == (height, width, 3)):
         got = getattr(frame, "shape", type(frame).__name__)
         failure = f"render() returned {got}, not ({height}, {width}, 3)"
@@ -110,13 +105,6 @@ def first_frame(env: Any, width: int, height: int) -> np.ndarray:
     return frame
 
 
-def _new_file_mode() -> int:
-    """``0o666`` minus the process umask: the mode ``open()`` would give a new file."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
 @contextmanager
 def atomic_mp4_writer(path: Path, fps: float) -> Iterator[Any]:
     """An imageio ffmpeg writer on a temporary file beside ``path``, renamed to ``path`` on success and
@@ -124,11 +112,7 @@ def atomic_mp4_writer(path: Path, fps: float) -> Iterator[Any]:
     import imageio.v2 as imageio
 
     # the temp name ends in .mp4: ffmpeg picks the container from the extension
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp.mp4")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    os.chmod(tmp, _new_file_mode())  # mkstemp makes 0600; the video should be as readable as any new file
-    try:
+    with atomic_output(path, suffix=".mp4") as tmp:
         writer = imageio.get_writer(
             tmp,
             format="FFMPEG",
@@ -143,10 +127,6 @@ def atomic_mp4_writer(path: Path, fps: float) -> Iterator[Any]:
             yield writer
         finally:
             writer.close()
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _check_args(path: Path, episodes: int, width: int, height: int) -> None:

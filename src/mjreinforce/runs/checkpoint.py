@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +34,8 @@ import safetensors.torch
 import torch
 from safetensors import SafetensorError
 
-from mjreinforce.errors import UserError
+from mjreinforce.errors import UserError, one_line
+from mjreinforce.files import atomic_write
 
 FORMAT_VERSION = 1
 METADATA_KEY = "mjreinforce"
@@ -46,31 +45,6 @@ _MAX_HEADER_BYTES = 100_000_000  # safetensors' own limit
 
 
 # ----------------------------------------------------------------------------------------------- writing
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that ``path`` is either the old file or the complete new one.
-
-    Temp file in the same directory (same filesystem, so ``os.replace`` is an atomic rename), flushed and
-    fsynced before the rename; the directory is fsynced after it so the rename itself survives a crash.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())  # critical: data on disk before the rename makes it visible
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    if hasattr(os, "O_DIRECTORY"):  # POSIX: persist the directory entry too
-        dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-
-
 def _checksum(tensors: dict[str, torch.Tensor], meta: dict) -> str:
     """SHA-256 over ``json.dumps(meta)`` then (name, dtype, shape, raw bytes) of each tensor, by name."""
     h = hashlib.sha256(json.dumps(meta).encode())
@@ -94,14 +68,10 @@ def save_checkpoint(path: Path, tensors: dict[str, torch.Tensor], meta: dict) ->
         cpu[name] = t.detach().to("cpu").contiguous().clone()
     envelope = {"format_version": FORMAT_VERSION, "checksum": _checksum(cpu, meta), "meta": meta}
     data = safetensors.torch.save(cpu, metadata={METADATA_KEY: json.dumps(envelope)})
-    atomic_write_bytes(Path(path), data)
+    atomic_write(Path(path), data)
 
 
 # ----------------------------------------------------------------------------------------------- reading
-def _one_line(text: object) -> str:
-    return " ".join(str(text).split())
-
-
 def _read_header(path: Path, data: bytes) -> dict:
     """Parse the safetensors header (u64 little-endian length, then JSON) or raise a one-line UserError."""
     if not data:
@@ -122,7 +92,7 @@ def _read_header(path: Path, data: bytes) -> dict:
     try:
         header = json.loads(data[_LEN_BYTES : _LEN_BYTES + n].decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise UserError(f"checkpoint {path} is corrupted (unreadable header: {_one_line(e)})") from None
+        raise UserError(f"checkpoint {path} is corrupted (unreadable header: {one_line(e)})") from None
     if not isinstance(header, dict):
         raise UserError(f"checkpoint {path} is corrupted (header is not a JSON object)")
     return header
@@ -136,7 +106,7 @@ def _read_envelope(path: Path, header: dict) -> dict:
     try:
         envelope = json.loads(metadata[METADATA_KEY])
     except (TypeError, json.JSONDecodeError) as e:
-        raise UserError(f"checkpoint {path} is corrupted (metadata: {_one_line(e)})") from None
+        raise UserError(f"checkpoint {path} is corrupted (metadata: {one_line(e)})") from None
     version = envelope.get("format_version") if isinstance(envelope, dict) else None
     if (
         not isinstance(version, int)
@@ -169,12 +139,12 @@ def load_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
     except IsADirectoryError:
         raise UserError(f"checkpoint {path} is a directory; pass a checkpoint file or a run dir") from None
     except OSError as e:
-        raise UserError(f"cannot read checkpoint {path}: {_one_line(e.strerror or e)}") from None
+        raise UserError(f"cannot read checkpoint {path}: {one_line(e.strerror or e)}") from None
     envelope = _read_envelope(path, _read_header(path, data))
     try:
         tensors = safetensors.torch.load(data)
     except (SafetensorError, KeyError, ValueError, RuntimeError) as e:  # KeyError: a dtype torch lacks
-        raise UserError(f"checkpoint {path} is corrupted or truncated ({_one_line(e)})") from None
+        raise UserError(f"checkpoint {path} is corrupted or truncated ({one_line(e)})") from None
     if _checksum(tensors, envelope["meta"]) != envelope["checksum"]:
         raise UserError(f"checkpoint {path} is corrupted (checksum mismatch)")
     return tensors, envelope["meta"]

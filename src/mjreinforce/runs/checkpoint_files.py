@@ -8,17 +8,25 @@ Layout: ``RUN_DIR/seed_<s>/checkpoints/`` holds ``ckpt_<label>.safetensors`` fil
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import torch
 
-from mjreinforce.runs.checkpoint import atomic_write_bytes, save_checkpoint
 from mjreinforce.errors import UserError
+from mjreinforce.files import atomic_write, remove_stale_temp_files
+from mjreinforce.runs.checkpoint import save_checkpoint
+from mjreinforce.runs.layout import list_seeds, seed_dir, seed_of
 
 LATEST_NAME = "latest.json"
-_CKPT_RE = re.compile(r"^ckpt_(\d+)\.safetensors$")
-_SEED_RE = re.compile(r"^seed_(-?\d+)$")
+CKPT_PREFIX, CKPT_SUFFIX = "ckpt_", ".safetensors"
+
+
+def checkpoint_label(name: str) -> int | None:
+    """The label of a file name ``ckpt_<label>.safetensors`` (decimal digits), else None."""
+    digits = name.removeprefix(CKPT_PREFIX).removesuffix(CKPT_SUFFIX)
+    if not name.startswith(CKPT_PREFIX) or not name.endswith(CKPT_SUFFIX) or not digits.isascii():
+        return None
+    return int(digits) if digits.isdigit() else None
 
 
 def write_latest(checkpoint_dir: Path, filename: str, info: dict) -> None:
@@ -32,14 +40,14 @@ def write_latest(checkpoint_dir: Path, filename: str, info: dict) -> None:
     if "file" in info:
         raise ValueError("info must not contain the key 'file'")
     text = json.dumps({"file": filename, **info}, indent=2) + "\n"
-    atomic_write_bytes(Path(checkpoint_dir) / LATEST_NAME, text.encode())
+    atomic_write(Path(checkpoint_dir) / LATEST_NAME, text)
 
 
 def _checkpoint_files(checkpoint_dir: Path) -> list[tuple[int, Path]]:
     """``(label, path)`` of every ``ckpt_<label>.safetensors`` in ``checkpoint_dir``, ascending by label."""
     if not checkpoint_dir.is_dir():
         return []
-    found = [(int(m.group(1)), p) for p in checkpoint_dir.iterdir() if (m := _CKPT_RE.match(p.name))]
+    found = [(label, p) for p in checkpoint_dir.iterdir() if (label := checkpoint_label(p.name)) is not None]
     return sorted(found)
 
 
@@ -64,14 +72,13 @@ def save_checkpoint_rotating(
     if isinstance(step_label, bool) or not isinstance(step_label, int) or step_label < 0:
         raise ValueError(f"step_label must be a non-negative int, got {step_label!r}")
     checkpoint_dir = Path(checkpoint_dir)
-    path = checkpoint_dir / f"ckpt_{step_label}.safetensors"
+    path = checkpoint_dir / f"{CKPT_PREFIX}{step_label}{CKPT_SUFFIX}"
     save_checkpoint(path, tensors, meta)
     write_latest(checkpoint_dir, path.name, {"step_label": step_label, **(info or {})})
     for _, old in _checkpoint_files(checkpoint_dir)[:-keep]:
         if old != path:
             old.unlink(missing_ok=True)
-    for stale in checkpoint_dir.glob(".ckpt_*.safetensors.*.tmp"):
-        stale.unlink(missing_ok=True)
+    remove_stale_temp_files(checkpoint_dir)
     return path
 
 
@@ -115,15 +122,16 @@ def latest_checkpoint(path: Path, seed: int | None = None) -> Path:
         return _seed_latest(path.parent.parent, path) if path.name == LATEST_NAME else path
     if path.name == "checkpoints":
         return _seed_latest(path.parent, path)
-    if (m := _SEED_RE.match(path.name)) or (path / "checkpoints").is_dir():
-        if seed is not None and m and int(m.group(1)) != seed:
-            raise UserError(f"{path} is the directory of seed {m.group(1)}, not of the requested seed {seed}")
+    own = seed_of(path)
+    if own is not None or (path / "checkpoints").is_dir():
+        if seed is not None and own is not None and own != seed:
+            raise UserError(f"{path} is the directory of seed {own}, not of the requested seed {seed}")
         return _seed_latest(path, path)
-    seeds = sorted(int(m.group(1)) for p in path.iterdir() if p.is_dir() and (m := _SEED_RE.match(p.name)))
+    seeds = list_seeds(path)
     if seed is not None:
         if seed not in seeds:
             raise UserError(f"{path} has no seed {seed} (seeds: {', '.join(map(str, seeds)) or 'none'})")
-        return _seed_latest(path / f"seed_{seed}", path)
+        return _seed_latest(seed_dir(path, seed), path)
     if not seeds:
         raise UserError(f"no checkpoint in {path} (training wrote none; no seed_<s> directories found)")
     if len(seeds) > 1:
@@ -131,4 +139,4 @@ def latest_checkpoint(path: Path, seed: int | None = None) -> Path:
             f"{path} has {len(seeds)} seeds ({', '.join(map(str, seeds))}); "
             "pick one (seed=<s>, or --seed on the command line)"
         )
-    return _seed_latest(path / f"seed_{seeds[0]}", path)
+    return _seed_latest(seed_dir(path, seeds[0]), path)

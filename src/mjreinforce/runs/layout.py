@@ -25,13 +25,33 @@ EVAL_COLUMNS = (
 )
 
 
+SEED_PREFIX = "seed_"
+
+
 def seed_dir(run_dir: Path, seed: int) -> Path:
-    return run_dir / f"seed_{seed}"
+    """``run_dir/seed_<seed>``."""
+    return run_dir / f"{SEED_PREFIX}{seed}"
+
+
+def seed_of(path: Path) -> int | None:
+    """The seed a directory name ``seed_<s>`` stands for (``s`` decimal digits), else None."""
+    digits = path.name.removeprefix(SEED_PREFIX)
+    if digits == path.name or not digits.isascii() or not digits.isdigit():
+        return None
+    return int(digits)
+
+
+def list_seeds(run_dir: Path) -> list[int]:
+    """Seeds of the ``seed_<s>`` directories in ``run_dir`` (symlinks not followed), ascending."""
+    if not run_dir.is_dir():
+        return []
+    found = (seed_of(p) for p in run_dir.iterdir() if p.is_dir() and not p.is_symlink())
+    return sorted(s for s in found if s is not None)
 
 
 def looks_like_run(path: Path) -> bool:
     """True when ``path`` holds anything a run writes."""
-    return (path / "config.toml").exists() or (path / "summary.json").exists() or any(path.glob("seed_*"))
+    return (path / "config.toml").exists() or (path / "summary.json").exists() or bool(list_seeds(path))
 
 
 def prepare_run_dir(path: Path, overwrite: bool) -> None:

@@ -19,8 +19,8 @@ import pandas as pd
 
 from mjreinforce.config import from_dict
 from mjreinforce.errors import UserError
-from mjreinforce.runs.layout import EPISODE_COLUMNS, EVAL_COLUMNS
-from mjreinforce.runs.files import read_json
+from mjreinforce.files import read_json
+from mjreinforce.runs.layout import EPISODE_COLUMNS, EVAL_COLUMNS, list_seeds, seed_dir
 
 _INT_COLUMNS = frozenset({"seed", "episode", "env_steps", "length", "terminated", "truncated", "update"})
 NO_SUMMARY = "incomplete"
@@ -101,13 +101,8 @@ def _algorithm_from_config(values: dict[str, Any]) -> str:
 
 
 def _seed_dirs(run_dir: Path) -> list[tuple[int, Path]]:
-    """``(seed, path)`` of every ``seed_<int>`` directory, by ascending seed."""
-    found = []
-    for path in run_dir.glob("seed_*"):
-        suffix = path.name.removeprefix("seed_")
-        if path.is_dir() and suffix.lstrip("-").isdigit():
-            found.append((int(suffix), path))
-    return sorted(found)
+    """``(seed, path)`` of every ``seed_<s>`` directory, by ascending seed."""
+    return [(seed, seed_dir(run_dir, seed)) for seed in list_seeds(run_dir)]
 
 
 def load_run(run_dir: Path, label: str | None = None) -> RunData:

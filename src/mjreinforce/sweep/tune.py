@@ -10,6 +10,7 @@ running window mean return, and a point's metric is the mean over its seeds that
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -23,7 +24,7 @@ from typing import Any
 from mjreinforce.config import Config, save_toml
 from mjreinforce.envs.vector import resolve_backend
 from mjreinforce.errors import UserError, error_line
-from mjreinforce.runs.files import read_json, write_json_atomic
+from mjreinforce.files import atomic_write, read_json, write_json_atomic
 from mjreinforce.runs.layout import seed_dir
 from mjreinforce.sweep.spec import SweepSpec
 from mjreinforce.training.loop import train_seed
@@ -308,11 +309,12 @@ def _finish_point(sweep: SweepSpec, k: int, cfg: Config, out: Path, errors: dict
 
 def _write_results(points: tuple[PointResult, ...], sweep: SweepSpec, path: Path) -> Path:
     """``trial, <searched keys...>, <metric>, finished_seeds, seeds, run_dir``: one row per point."""
-    with open(path, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["trial", *sweep.keys, sweep.metric, "finished_seeds", "seeds", "run_dir"])
-        for p in points:
-            values = [json.dumps(v) if isinstance(v, list) else v for v in p.values.values()]
-            finished = sum(s == "finished" for s in p.seed_status.values())
-            writer.writerow([p.trial, *values, p.metric, finished, len(p.seed_status), p.run_dir])
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(["trial", *sweep.keys, sweep.metric, "finished_seeds", "seeds", "run_dir"])
+    for p in points:
+        values = [json.dumps(v) if isinstance(v, list) else v for v in p.values.values()]
+        finished = sum(s == "finished" for s in p.seed_status.values())
+        writer.writerow([p.trial, *values, p.metric, finished, len(p.seed_status), p.run_dir])
+    atomic_write(path, text.getvalue())
     return path

@@ -23,8 +23,8 @@ from mjreinforce.algo.rollout import Collector
 from mjreinforce.algo.update import Learner
 from mjreinforce.config import Config
 from mjreinforce.envs.vector import inspect_env, make_vec_env, resolve_backend
+from mjreinforce.files import truncate_csv, write_json_atomic
 from mjreinforce.runs import checkpoint, checkpoint_files
-from mjreinforce.runs.files import truncate_csv, write_json_atomic
 from mjreinforce.training import state
 from mjreinforce.training.counters import Counters
 from mjreinforce.training.interrupt import GracefulInterrupt

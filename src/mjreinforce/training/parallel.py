@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from mjreinforce.config import Config
 from mjreinforce.errors import UserError, error_line
-from mjreinforce.runs.files import read_json, write_json_atomic
+from mjreinforce.files import read_json, write_json_atomic
 from mjreinforce.runs.layout import seed_dir
 from mjreinforce.training.progress import Progress, ProgressEvent
 

@@ -13,7 +13,7 @@ from mjreinforce.config import Config, validate
 from mjreinforce.envs.physics import make_physics_env
 from mjreinforce.envs.vector import inspect_env, resolve_backend
 from mjreinforce.errors import UserError
-from mjreinforce.runs.files import write_json_atomic
+from mjreinforce.files import write_json_atomic
 from mjreinforce.runs.layout import prepare_run_dir, seed_dir
 from mjreinforce.training.loop import SeedResult, train_seed
 from mjreinforce.training.progress import make_progress

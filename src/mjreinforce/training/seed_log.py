@@ -8,7 +8,7 @@ from mjreinforce.algo.evaluation import EvalResult
 from mjreinforce.algo.rollout import Episode
 from mjreinforce.algo.update import UpdateMetrics
 from mjreinforce.config import Config
-from mjreinforce.runs.files import CsvLog
+from mjreinforce.files import CsvLog
 from mjreinforce.runs.layout import EPISODE_COLUMNS, EVAL_COLUMNS
 from mjreinforce.training.counters import Counters
 

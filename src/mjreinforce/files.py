@@ -1,0 +1,142 @@
+"""Writing and reading a run's files: one atomic writer, append-only CSV tables, tolerant JSON reading.
+
+Every file a run writes goes through here, so all of them share one behaviour:
+
+- **atomic**: a temporary file beside the target (``.<name>.<token>.tmp``), written, fsynced, then renamed
+  over the target and the directory fsynced, so a reader sees the old file or the complete new one;
+- **one mode**: ``0644`` minus the process umask, like any output file (readable by the user's group);
+- **no symlink is followed**: the temporary file is created with ``O_EXCL | O_NOFOLLOW`` and the rename
+  replaces a symlink at the target rather than writing through it; appends open with ``O_NOFOLLOW``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+FILE_MODE = 0o644
+"""Mode of every file a run writes, before the umask."""
+_TEMP_SUFFIX = ".tmp"
+_TOKEN_HEX = 16
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _new_file(path: Path, flags: int) -> int:
+    """Open a new file that must not exist (and is not a symlink) with :data:`FILE_MODE`."""
+    return os.open(path, flags | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, FILE_MODE)
+
+
+@contextmanager
+def atomic_output(path: Path, suffix: str = "") -> Iterator[Path]:
+    """Yield a fresh temporary path beside ``path`` for the caller to write (by name: a video encoder,
+    ``savefig``); on success it is fsynced and renamed over ``path``, on any failure (Ctrl-C too) deleted.
+
+    ``suffix`` ends the temporary name (``".mp4"``: encoders pick the container from the extension).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(_TOKEN_HEX // 2)}{_TEMP_SUFFIX}{suffix}")
+    os.close(_new_file(tmp, os.O_WRONLY))
+    try:
+        yield tmp
+        fd = os.open(tmp, os.O_RDONLY | os.O_NOFOLLOW)
+        try:
+            os.fsync(fd)  # critical: data on disk before the rename makes it visible
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)  # the rename itself survives a crash
+
+
+def atomic_write(path: Path, data: bytes | str) -> None:
+    """Write ``data`` (text is UTF-8) to ``path`` atomically (see the module docstring)."""
+    raw = data.encode() if isinstance(data, str) else data
+    with atomic_output(path) as tmp:
+        fd = os.open(tmp, os.O_WRONLY | os.O_NOFOLLOW | os.O_TRUNC)
+        with os.fdopen(fd, "wb") as f:
+            f.write(raw)
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    """``obj`` as indented, key-sorted JSON, written with :func:`atomic_write`."""
+    atomic_write(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def is_temp_file(name: str) -> bool:
+    """True for the name of a temporary file :func:`atomic_output` makes (``.<name>.<16 hex>.tmp[suffix]``),
+    or that versions before it made with ``tempfile.mkstemp`` (``.<name>.<8 of [a-z0-9_]>.tmp[suffix]``)."""
+    if not name.startswith(".") or _TEMP_SUFFIX not in name:
+        return False
+    stem = name[1:].split(_TEMP_SUFFIX)[0]
+    target, _, token = stem.rpartition(".")
+    if not target:
+        return False
+    if len(token) == _TOKEN_HEX:
+        return all(c in "0123456789abcdef" for c in token)
+    return len(token) == 8 and all(c in "abcdefghijklmnopqrstuvwxyz0123456789_" for c in token)
+
+
+def remove_stale_temp_files(directory: Path) -> list[Path]:
+    """Delete temporary files left in ``directory`` by a writer that was killed mid-write; return them.
+    Only names of :func:`is_temp_file`'s form are touched (call it while holding the run's lock)."""
+    if not directory.is_dir():
+        return []
+    stale = [p for p in directory.iterdir() if is_temp_file(p.name) and p.is_file() and not p.is_symlink()]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """A JSON object from ``path``; {} if it is missing or unreadable (e.g. half-written)."""
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+class CsvLog:
+    """Append-only CSV with a fixed header, flushed after every row so a crash loses at most
+    the row being written. Opened with ``O_NOFOLLOW``: a symlink planted at ``path`` is refused."""
+
+    def __init__(self, path: Path, columns: tuple[str, ...]) -> None:
+        self.path = path
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, FILE_MODE)
+        self._file = os.fdopen(fd, "a", newline="")
+        self._writer = csv.writer(self._file)
+        if os.fstat(fd).st_size == 0:
+            self._writer.writerow(columns)
+            self._file.flush()
+
+    def write(self, row: tuple[Any, ...]) -> None:
+        self._writer.writerow(row)
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def truncate_csv(path: Path, keep_rows: int) -> None:
+    """Keep the header and the first ``keep_rows`` complete rows (used when resuming), atomically."""
+    if not path.exists():
+        return
+    lines = path.read_text().splitlines(keepends=True)
+    complete = [line for line in lines if line.endswith("\n")]
+    atomic_write(path, "".join(complete[: 1 + keep_rows]))

@@ -1,0 +1,1 @@
+"""What lives on disk: the run-directory layout and its tables, checkpoint files, reading finished runs."""
