@@ -58,10 +58,11 @@ class SolveSummary:
 
 
 def solve_config(preset: Config, env_id: str, step_cap: int) -> Config:
-    """The preset with ``target_return = 1000``, the preset's ``eval_every`` (5 if it has none),
+    """The preset with ``target_return = 1000``, the preset's evaluation schedule (every 5 updates if it has none),
     ``eval_episodes = 10``, a step cap, and one torch thread; everything else as shipped."""
-    eval_every = preset.eval_every or DEFAULT_EVAL_EVERY
-    overrides = {"total_steps": step_cap, "eval_every": eval_every, "eval_episodes": EVAL_EPISODES, "torch_threads": 1}
+    overrides = {"total_steps": step_cap, "eval_episodes": EVAL_EPISODES, "torch_threads": 1}
+    if not preset.evaluates:
+        overrides["eval_every"] = DEFAULT_EVAL_EVERY
     cfg = with_overrides(preset, overrides)
     return validate(replace(cfg, env_id=env_id, target_return=TARGET_RETURN))
 

@@ -75,7 +75,6 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "backend": "gymnasium",
         "seeds": (1,),
         "total_steps": 80_000,
-        "eval_every": 5,
         "target_return": 1000.0,
         "tensorboard": False,
     }

@@ -109,7 +109,8 @@ class Config:
     learning_rate: float = 1e-4
     """Policy learning rate (> 0)."""
     lr_schedule: LrSchedule = "constant"
-    """``linear`` anneals the learning rate to 0 over the step or episode budget."""
+    """``linear`` anneals both learning rates (policy and critic) linearly towards 0 over the step or
+    episode budget, by the progress before each rollout (so no update runs at learning rate 0)."""
     optimizer: Optimizer = "adamw"
     """Policy optimizer (the tutorial uses AdamW)."""
     value_learning_rate: float = 1e-3
@@ -124,10 +125,14 @@ class Config:
     """Policy loss over the batch: ``sum`` (the tutorial) or ``mean``."""
 
     # --- evaluation, logging, checkpoints ----------------------------------
+    eval_every_steps: int = 0
+    """Deterministic evaluation every this many env steps (at the first update at or past each multiple,
+    so the last update of a run that ends on a multiple is evaluated too); 0 disables it."""
     eval_every: int = 0
-    """Deterministic evaluation every this many updates; 0 disables it."""
+    """Older schedule: evaluation every this many updates (exclusive with ``eval_every_steps``)."""
     eval_episodes: int = 10
-    """Episodes per evaluation (separate envs, fixed seeds, mean action)."""
+    """Episodes per evaluation, run in parallel on one vector env built once per seed (the evaluation
+    config: fixed physics, no randomization, no env worker pool), mean action."""
     stats_window: int = 50
     """Episodes in the moving window of the progress display and summary."""
     log_every_episodes: int = 1000
@@ -144,6 +149,11 @@ class Config:
     def episode_mode(self) -> bool:
         """True when each update uses exactly one whole episode (the tutorial's loop)."""
         return self.rollout_steps == 0
+
+    @property
+    def evaluates(self) -> bool:
+        """True when a schedule of deterministic evaluations is set."""
+        return self.eval_every_steps > 0 or self.eval_every > 0
 
     @property
     def budget(self) -> tuple[str, int]:
@@ -201,7 +211,9 @@ def validate(cfg: Config) -> Config:
     for name in ("value_iterations", "eval_episodes", "stats_window", "log_every_episodes", "torch_threads"):
         if getattr(cfg, name) < 1:
             raise UserError(f"{name} must be >= 1, got {getattr(cfg, name)}")
-    for name in ("eval_every", "checkpoint_every"):
+    if cfg.eval_every and cfg.eval_every_steps:
+        raise UserError("set one of eval_every_steps (env steps) and eval_every (updates), not both")
+    for name in ("eval_every", "eval_every_steps", "checkpoint_every"):
         if getattr(cfg, name) < 0:
             raise UserError(f"{name} must be >= 0, got {getattr(cfg, name)}")
     if cfg.max_grad_norm is not None and cfg.max_grad_norm <= 0:
@@ -228,8 +240,8 @@ def validate(cfg: Config) -> Config:
             raise UserError(f"{changed[0]} is set but has no effect without a critic; set use_critic = true")
     elif cfg.accept_zero_bootstrap:
         raise UserError("accept_zero_bootstrap applies only without a critic (use_critic = false)")
-    if cfg.target_return is not None and cfg.eval_every == 0:
-        raise UserError("target_return needs eval_every > 0 (evaluation decides when the target is reached)")
+    if cfg.target_return is not None and not cfg.evaluates:
+        raise UserError("target_return needs eval_every_steps > 0 (evaluation decides when the target is reached)")
     return cfg
 
 
@@ -326,12 +338,59 @@ def preset_names() -> list[str]:
     return sorted(p.name.removesuffix(".toml") for p in files if p.name.endswith(".toml"))
 
 
-def load_preset(name: str) -> Config:
-    """The named preset on top of the defaults."""
+ENV_TABLE = "env"
+"""A preset's per-task table: ``[env.Hopper]`` holds overrides for every version of Hopper (``Hopper-v5``, ...)."""
+
+
+def env_name(env_id: str) -> str:
+    """``"Hopper-v5"`` -> ``"Hopper"``: the key of a preset's per-task table."""
+    name, sep, version = env_id.rpartition("-v")
+    return name if sep and version.isdigit() else env_id
+
+
+def _preset_tables(name: str) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """``(base keys, {task name: override keys})`` of the named preset."""
     if name not in preset_names():
         raise UserError(f"unknown preset {name!r}; available: {', '.join(preset_names())}")
-    text = resources.files("mjreinforce.presets").joinpath(f"{name}.toml").read_text()
-    return with_overrides(Config(), tomllib.loads(text))
+    values = tomllib.loads(resources.files("mjreinforce.presets").joinpath(f"{name}.toml").read_text())
+    per_env = values.pop(ENV_TABLE, {})
+    return values, per_env
+
+
+def preset_env_overrides(name: str, env_id: str) -> dict[str, Any]:
+    """The named preset's tuned overrides for ``env_id`` (its ``[env.<name>]`` table), or {}."""
+    return dict(_preset_tables(name)[1].get(env_name(env_id), {}))
+
+
+def load_preset(name: str, env_id: str | None = None) -> Config:
+    """The named preset on top of the defaults, with its overrides for ``env_id`` (default: the
+    preset's own env) applied on top: preset, then per-task overrides."""
+    base, per_env = _preset_tables(name)
+    cfg = with_overrides(Config(), base)
+    target = env_id or cfg.env_id
+    cfg = with_overrides(cfg, {"env_id": target})
+    return with_overrides(cfg, per_env.get(env_name(target), {}))
+
+
+def resolve(
+    preset: str, file_values: dict[str, Any], flag_values: dict[str, Any], set_values: dict[str, Any]
+) -> tuple[Config, dict[str, Any]]:
+    """The config a command line asks for, and the per-task overrides that were applied.
+
+    Order (later wins): the preset, its per-task overrides for the env finally chosen, the ``--config``
+    file, the dedicated flags, ``--set``. The env is the last of those layers that names one.
+    """
+    env_id = next(
+        (layer["env_id"] for layer in (set_values, flag_values, file_values) if layer.get("env_id") is not None),
+        None,
+    )
+    base = load_preset(preset)
+    env_id = str(env_id) if env_id is not None else base.env_id
+    applied = preset_env_overrides(preset, env_id)
+    cfg = load_preset(preset, env_id)
+    for layer in (file_values, flag_values, set_values):
+        cfg = with_overrides(cfg, layer)
+    return cfg, applied
 
 
 __all__ = [
@@ -340,7 +399,10 @@ __all__ = [
     "FIELD_NAMES",
     "dumps",
     "from_dict",
+    "env_name",
     "load_preset",
+    "preset_env_overrides",
+    "resolve",
     "load_toml",
     "parse_set",
     "preset_names",

@@ -34,7 +34,7 @@ total_steps = 2000
 backend = "gymnasium"
 num_envs = 8
 rollout_steps = 32
-eval_every = 0
+eval_every_steps = 0
 tensorboard = false
 [space]
 learning_rate = [1e-3, 3e-3]
@@ -75,7 +75,7 @@ BAD_SWEEPS = {
     "wrong value type": ('[space]\nnum_envs = [2, "many"]\n', ("config point 1", "num_envs", "integer")),
     "unknown metric": ('metric = "return"\n[space]\nlearning_rate = [1e-3]\n', ("metric", "final_window_mean_return")),
     "eval metric without eval": (
-        'metric = "best_eval_mean_return"\n[config]\neval_every = 0\n[space]\nlearning_rate = [1e-3]\n',
+        'metric = "best_eval_mean_return"\n[config]\neval_every_steps = 0\n[space]\nlearning_rate = [1e-3]\n',
         ("best_eval_mean_return", "eval_every"),
     ),
     "unknown asha key": ("[space]\nlearning_rate = [1e-3]\n[asha]\ngrace = 2\n", ("[asha]", "grace_period")),

@@ -56,7 +56,7 @@ def returns_of(run_dir: Path, seed: int, read_csv) -> list[float]:
     [
         ("tutorial", {"total_episodes": 50, "seeds": (3,)}),
         # envpool (auto), several envs, critic + GAE, evaluations every 2 updates
-        ("vpg", {"total_steps": 4096, "seeds": (2,), "eval_every": 2}),
+        ("vpg", {"total_steps": 4096, "seeds": (2,), "eval_every_steps": 1024}),
     ],
 )
 def test_same_config_and_seed_give_identical_runs(name: str, overrides: dict, tmp_path: Path, read_csv) -> None:
@@ -340,8 +340,9 @@ def _wait_for_checkpoint(seed_dir: Path, proc: subprocess.Popen, min_updates: in
 @pytest.mark.parametrize(
     ("name", "budget", "eval_every"),
     [
-        ("vpg", ("--steps", "8192"), "4"),  # fixed-length rollouts: open episodes cross the checkpoints
-        ("tutorial", ("--episodes", "200"), "20"),  # episode mode, one env
+        # fixed-length rollouts: open episodes cross the checkpoints; an evaluation every 4 updates
+        ("vpg", ("--steps", "8192"), "eval_every_steps=512"),
+        ("tutorial", ("--episodes", "200"), "eval_every=20"),  # episode mode, one env
     ],
 )
 def test_resume_after_sigkill_gives_the_uninterrupted_run(
@@ -352,7 +353,7 @@ def test_resume_after_sigkill_gives_the_uninterrupted_run(
         *f"train --preset {name} --seeds 1 --backend gymnasium --num-envs {num_envs} --workers 1".split(),
         *budget,
         *["--quiet", "--no-plot", "--set", "checkpoint_every=3", "--set", "tensorboard=false"],
-        *("--set", f"eval_every={eval_every}"),
+        *("--set", eval_every),
     ]
     killed = tmp_path / "killed"
     with open(tmp_path / "killed.stderr", "w") as stderr:

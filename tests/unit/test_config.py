@@ -12,6 +12,7 @@ import pytest
 from mjreinforce.config import (
     FIELD_NAMES,
     Config,
+    env_name,
     from_dict,
     load_preset,
     load_toml,
@@ -102,9 +103,16 @@ def test_presets_load_validate_and_round_trip(name: str, tmp_path: Path) -> None
     assert name in preset_names()
     cfg = validate(load_preset(name))
     raw = tomllib.loads(resources.files("mjreinforce.presets").joinpath(f"{name}.toml").read_text())
-    for key, value in raw.items():  # every key in the file arrived in the config
+    tasks = raw.pop("env", {})
+    own = tasks.get(env_name(raw["env_id"]), {})  # the preset's own env gets its task table on top
+    for key, value in (raw | own).items():  # every key in the file arrived in the config
         got = getattr(cfg, key)
+        if value == "none":
+            value = None
         assert (list(got) if isinstance(got, tuple) else got) == value, key
+    for task, table in tasks.items():  # every task table holds known keys and validates
+        validate(load_preset(name, f"{task}-v5"))
+        assert set(table) <= set(FIELD_NAMES), task
     save_toml(cfg, tmp_path / "c.toml")
     assert load_toml(tmp_path / "c.toml") == cfg
 
@@ -314,3 +322,47 @@ def test_set_accepts_a_toml_array_for_list_keys() -> None:
     assert cfg.randomize == ("gravity=-12:-7", "body_mass.pole=0.5:2")
     with pytest.raises(UserError, match="randomize must be a list"):
         with_overrides(Config(), {"randomize": "[unclosed"})
+
+
+# --------------------------------------------------------------------------
+# per-task preset overrides and the resolution order
+# --------------------------------------------------------------------------
+
+
+def test_env_name_strips_the_version() -> None:
+    from mjreinforce.config import env_name
+
+    assert env_name("Hopper-v5") == "Hopper" and env_name("InvertedDoublePendulum-v4") == "InvertedDoublePendulum"
+    assert env_name("MyEnv") == "MyEnv" and env_name("My-vX") == "My-vX"
+
+
+def test_a_preset_applies_its_task_table_for_any_version() -> None:
+    from mjreinforce.config import preset_env_overrides
+
+    assert load_preset("vpg", "Ant-v5").init_log_std == preset_env_overrides("vpg", "Ant-v4")["init_log_std"]
+    assert load_preset("vpg", "Ant-v5").init_log_std != load_preset("vpg", "HalfCheetah-v5").init_log_std
+    assert preset_env_overrides("vpg", "Humanoid-v5") == {}
+    assert load_preset("vpg").env_id == "InvertedPendulum-v5"  # the preset's own env, with its table
+
+
+def test_resolution_order_preset_task_file_flags_set() -> None:
+    from mjreinforce.config import resolve
+
+    # the env comes from the last layer that names one; its task table applies under every layer
+    cfg, applied = resolve("vpg", {"env_id": "Hopper-v5"}, {"env_id": "Ant-v5"}, {})
+    assert cfg.env_id == "Ant-v5" and applied == {"init_log_std": -1.0} and cfg.init_log_std == -1.0
+    cfg, _ = resolve("vpg", {"init_log_std": -0.3}, {"env_id": "Ant-v5"}, {})
+    assert cfg.init_log_std == -0.3  # --config beats the task table
+    cfg, _ = resolve("vpg", {"init_log_std": -0.3}, {"env_id": "Ant-v5"}, {"init_log_std": "-0.7"})
+    assert cfg.init_log_std == -0.7  # --set beats everything
+    cfg, _ = resolve("vpg", {"num_envs": 4}, {"num_envs": 8}, {})
+    assert cfg.num_envs == 8  # a flag beats the file
+    cfg, applied = resolve("vpg", {}, {}, {"env_id": "Walker2d-v5"})
+    assert applied == {"init_log_std": -0.5} and cfg.init_log_std == -0.5
+
+
+def test_overrides_line_names_what_was_applied() -> None:
+    from mjreinforce.cli.train import overrides_line
+
+    assert overrides_line("vpg", "Ant-v5", {"init_log_std": -1.0}) == "preset vpg, tuned for Ant: init_log_std=-1.0"
+    assert overrides_line("vpg", "Hopper-v5", {}) == "preset vpg: no per-task overrides for Hopper"

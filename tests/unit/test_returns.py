@@ -10,7 +10,7 @@ from mjreinforce.algo.returns import (
     advantages_and_targets,
     bootstrap_values,
     discounted_returns,
-    first_episode_mask,
+    finished_episodes_mask,
     gae,
     normalize,
 )
@@ -173,7 +173,7 @@ def test_gae_lambda_zero_is_the_td0_error() -> None:
 
 
 # --------------------------------------------------------------------------
-# normalize, first_episode_mask
+# normalize, finished_episodes_mask
 # --------------------------------------------------------------------------
 
 
@@ -203,8 +203,8 @@ def test_normalize_empty_mask_gives_zeros() -> None:
     np.testing.assert_array_equal(normalize(np.ones((2, 2)), np.zeros((2, 2), dtype=bool)), np.zeros((2, 2)))
 
 
-def test_first_episode_mask() -> None:
-    # env 0 ends at t=1; env 1 never ends; env 2 ends at t=0 and t=2.
+def test_finished_episodes_mask() -> None:
+    # env 0 ends at t=1 and t=3; env 1 never ends; env 2 ends at t=0 and t=2 (t=3 runs on at the cut).
     ends = np.array(
         [
             [False, False, True],
@@ -215,13 +215,13 @@ def test_first_episode_mask() -> None:
     )
     expected = np.array(
         [
-            [True, True, True],
-            [True, True, False],
-            [False, True, False],
-            [False, True, False],
+            [True, False, True],
+            [True, False, True],
+            [True, False, True],
+            [True, False, False],
         ]
     )
-    np.testing.assert_array_equal(first_episode_mask(ends), expected)
+    np.testing.assert_array_equal(finished_episodes_mask(ends), expected)
 
 
 # --------------------------------------------------------------------------

@@ -77,10 +77,13 @@ def test_gradient_clipping_bounds_the_applied_gradient_and_reports_the_raw_norm(
     assert raw_norm.item() == pytest.approx(m0.grad_norm, rel=1e-5)
 
 
-def test_linear_schedule_anneals_the_policy_learning_rate() -> None:
-    learner = _learner(Config(lr_schedule="linear", learning_rate=1e-3))
+def test_linear_schedule_anneals_both_learning_rates() -> None:
+    cfg = Config(lr_schedule="linear", learning_rate=1e-3, use_critic=True, value_learning_rate=4e-3)
+    learner = _learner(cfg)
     learner.set_progress(0.25)
     assert learner.policy_optimizer.param_groups[0]["lr"] == pytest.approx(7.5e-4)
+    assert learner.value_optimizer is not None
+    assert learner.value_optimizer.param_groups[0]["lr"] == pytest.approx(3e-3)
     constant = _learner(Config(lr_schedule="constant", learning_rate=1e-3))
     constant.set_progress(0.9)
     assert constant.policy_optimizer.param_groups[0]["lr"] == pytest.approx(1e-3)

@@ -45,6 +45,50 @@ class EvalResult:
         return out
 
 
+class Evaluator:
+    """Deterministic (by default) evaluation episodes on one vector env of ``episodes`` envs, built once
+    from ``cfg`` (pass :func:`eval_config`) and reused for every evaluation of a seed.
+
+    Each call resets every env and runs one episode per env in parallel. On gymnasium every evaluation
+    reseeds env ``i`` with ``seed + i``, so all evaluations of a run start from the same states (as if the
+    envs were built anew; a resumed run evaluates exactly as an uninterrupted one). envpool seeds only at
+    construction, so there successive evaluations start from new states, reproducible from ``seed``.
+    ``last_env_steps`` counts the env steps the last call simulated (envs that finished keep stepping until
+    the longest episode ends): the true cost of an evaluation.
+    """
+
+    def __init__(self, cfg: Config, episodes: int, seed: int, backend: str | None = None) -> None:
+        self.env = make_vec_env(cfg, episodes, seed, backend=backend)
+        self.episodes, self.seed = episodes, seed
+        self.last_env_steps = 0
+
+    def __call__(self, policy: GaussianPolicy, normalizer: RunningNormalizer, deterministic: bool = True) -> EvalResult:
+        """Returns and lengths of one episode per env; the normalizer is only read, never updated."""
+        n = self.episodes
+        obs = self.env.reset(seed=self.seed)
+        returns = np.zeros(n)
+        lengths = np.zeros(n, dtype=np.int64)
+        running = np.ones(n, dtype=bool)
+        self.last_env_steps = 0
+        while running.any():
+            with torch.inference_mode():
+                obs_t = torch.from_numpy(normalizer(obs))
+                if deterministic:
+                    actions = policy.deterministic_action(obs_t)
+                else:
+                    actions = policy.env_action(policy.sample(obs_t))
+            step = self.env.step(actions.numpy().astype(np.float64))
+            returns += np.where(running, step.rewards, 0.0)
+            lengths += running
+            running &= ~(step.terminated | step.truncated)
+            obs = step.obs
+            self.last_env_steps += n
+        return EvalResult(returns, lengths)
+
+    def close(self) -> None:
+        self.env.close()
+
+
 def run_episodes(
     cfg: Config,
     policy: GaussianPolicy,
@@ -54,29 +98,12 @@ def run_episodes(
     deterministic: bool = True,
     backend: str | None = None,
 ) -> EvalResult:
-    """Run ``episodes`` episodes in parallel (one per env, envs seeded ``seed + i``) and return
-    their returns and lengths. The normalizer is only read, never updated."""
-    env = make_vec_env(cfg, episodes, seed, backend=backend)
+    """One evaluation of ``episodes`` episodes (env ``i`` seeded ``seed + i``) on fresh envs built from ``cfg``."""
+    evaluator = Evaluator(cfg, episodes, seed, backend=backend)
     try:
-        obs = env.reset()
-        returns = np.zeros(episodes)
-        lengths = np.zeros(episodes, dtype=np.int64)
-        running = np.ones(episodes, dtype=bool)
-        while running.any():
-            with torch.inference_mode():
-                obs_t = torch.from_numpy(normalizer(obs))
-                if deterministic:
-                    actions = policy.deterministic_action(obs_t)
-                else:
-                    actions = policy.env_action(policy.sample(obs_t))
-            step = env.step(actions.numpy().astype(np.float64))
-            returns += np.where(running, step.rewards, 0.0)
-            lengths += running
-            running &= ~(step.terminated | step.truncated)
-            obs = step.obs
-        return EvalResult(returns, lengths)
+        return evaluator(policy, normalizer, deterministic)
     finally:
-        env.close()
+        evaluator.close()
 
 
 def merge_physics(base: Sequence[str], extra: Sequence[str]) -> tuple[str, ...]:

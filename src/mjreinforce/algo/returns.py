@@ -101,14 +101,14 @@ def normalize(x: FloatArray, mask: BoolArray | None = None, eps: float = 1e-8) -
     return np.where(mask, out, 0.0)
 
 
-def first_episode_mask(episode_ends: BoolArray) -> BoolArray:
-    """Mask of the steps that belong to each env's first episode in the segment.
+def finished_episodes_mask(episode_ends: BoolArray) -> BoolArray:
+    """Mask of the steps that belong to an episode that ended within the segment.
 
-    ``mask[t, i]`` is true while env ``i`` has not yet ended an episode before step ``t``;
-    the step that ends the episode is included. Shape ``(T, N)`` -> ``(T, N)``.
+    ``mask[t, i]`` is true when env ``i`` ends an episode at some step ``t' >= t`` (the ending step
+    included); the steps of the episode still running at the cut are false. Shape ``(T, N)`` -> ``(T, N)``.
     """
-    ended_before: np.ndarray = np.cumsum(episode_ends, axis=0) - episode_ends
-    return ended_before == 0
+    ends_from_here: np.ndarray = np.cumsum(episode_ends[::-1], axis=0)[::-1]
+    return ends_from_here > 0
 
 
 def bootstrap_values(

@@ -14,7 +14,7 @@ import torch
 
 from mjreinforce.algo.normalization import RunningNormalizer
 from mjreinforce.algo.policy import GaussianPolicy
-from mjreinforce.algo.returns import first_episode_mask
+from mjreinforce.algo.returns import finished_episodes_mask
 from mjreinforce.envs.vector import StepResult, VecEnv
 
 
@@ -27,8 +27,8 @@ class Rollout:
     - ``rewards``: ``(T, N)``; ``terminated``, ``truncated``: ``(T, N)`` bool, never merged
     - ``next_obs``: the observation after step ``t`` *in the same episode*: the episode's final
       observation where it ended at ``t``, otherwise ``s_{t+1}``; ``(T, N, obs_dim)``
-    - ``valid``: steps that enter the loss, ``(T, N)`` bool (all true in fixed-length mode;
-      each env's first episode in episode mode)
+    - ``valid``: steps that enter the loss, ``(T, N)`` bool (all true in fixed-length mode; in episode
+      mode every episode that finished in the rollout, only the ones still running at the cut left out)
     """
 
     obs: np.ndarray
@@ -108,8 +108,9 @@ class Collector:
         rollout_steps: int,
         on_episode: Callable[[Episode], None],
     ) -> Rollout:
-        """Collect ``rollout_steps`` steps per env, or with ``rollout_steps = 0`` one whole episode
-        per env (an env that finishes first keeps stepping; those steps are not in the loss).
+        """Collect ``rollout_steps`` steps per env, or with ``rollout_steps = 0`` until every env has
+        finished an episode: an env that finishes first starts another, and every episode that finishes
+        in the rollout enters the loss; only the episodes still running at the cut are dropped.
         ``on_episode`` is called as each episode finishes, so its record survives a crash."""
         episode_mode = rollout_steps == 0
         if episode_mode and self.episode_length.any():
@@ -166,5 +167,5 @@ class Collector:
     def _snapshot(buf: _Buffers, t: int, episode_mode: bool) -> Rollout:
         a = {key: arr[:t].copy() for key, arr in buf.arrays.items()}
         ends = a["terminated"] | a["truncated"]
-        valid = first_episode_mask(ends) if episode_mode else np.ones_like(ends)
+        valid = finished_episodes_mask(ends) if episode_mode else np.ones_like(ends)
         return Rollout(valid=valid, **a)

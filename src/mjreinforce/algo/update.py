@@ -27,6 +27,7 @@ class UpdateMetrics:
     explained_variance: float | None
     grad_norm: float
     learning_rate: float
+    value_learning_rate: float | None
 
 
 def policy_loss(
@@ -71,11 +72,17 @@ class Learner:
         )
 
     def set_progress(self, fraction_done: float) -> None:
-        """Apply the learning-rate schedule for a run that is ``fraction_done`` (0..1) through its budget."""
-        if self.cfg.lr_schedule == "linear":
-            scale = max(0.0, 1.0 - fraction_done)
-            for group in self.policy_optimizer.param_groups:
-                group["lr"] = self.cfg.learning_rate * scale
+        """Apply the learning-rate schedule, to both optimizers, for a run ``fraction_done`` (0..1) through its
+        budget: ``lr = lr_0 * (1 - fraction_done)`` with ``linear``. Call it before collecting, so the
+        fraction is below 1 at every update."""
+        if self.cfg.lr_schedule != "linear":
+            return
+        scale = max(0.0, 1.0 - fraction_done)
+        for group in self.policy_optimizer.param_groups:
+            group["lr"] = self.cfg.learning_rate * scale
+        if self.value_optimizer is not None:
+            for group in self.value_optimizer.param_groups:
+                group["lr"] = self.cfg.value_learning_rate * scale
 
     def values(self, obs: np.ndarray) -> np.ndarray:
         """``V`` of normalized observations ``(..., obs_dim)`` -> ``(...)`` float64, without a graph;
@@ -114,6 +121,9 @@ class Learner:
             explained_variance=ev,
             grad_norm=grad_norm,
             learning_rate=float(self.policy_optimizer.param_groups[0]["lr"]),
+            value_learning_rate=(
+                float(self.value_optimizer.param_groups[0]["lr"]) if self.value_optimizer is not None else None
+            ),
         )
 
     def _clip(self, module: nn.Module) -> float:

@@ -62,7 +62,7 @@ def _episode_curves(runs: Sequence[RunData], smooth_window: int) -> pd.DataFrame
     return pd.concat(frames, ignore_index=True)
 
 
-def _grid_curves(runs: Sequence[RunData], column: str, smooth_window: int) -> pd.DataFrame:
+def grid_curves(runs: Sequence[RunData], column: str, smooth_window: int) -> pd.DataFrame:
     """Smoothed returns step-interpolated onto one grid of ``column`` values shared by all runs.
 
     Each seed contributes only between its first and its last episode, so a
@@ -87,7 +87,7 @@ def _title(runs: Sequence[RunData]) -> str:
     return envs.pop() if len(envs) == 1 else "comparison"
 
 
-def _save(fig: plt.Figure, out_stem: Path) -> list[Path]:
+def save_figure(fig: plt.Figure, out_stem: Path) -> list[Path]:
     out_stem = Path(out_stem)
     out_stem.parent.mkdir(parents=True, exist_ok=True)
     paths = [out_stem.with_name(f"{out_stem.name}.png"), out_stem.with_name(f"{out_stem.name}.svg")]
@@ -116,7 +116,7 @@ def plot_learning_curves(
     runs = [run for run in runs if len(run.episodes)]
     if not runs:
         raise UserError("nothing to plot: no finished episodes in the given run(s)")
-    data = _episode_curves(runs, smooth_window) if x == "episodes" else _grid_curves(runs, x, smooth_window)
+    data = _episode_curves(runs, smooth_window) if x == "episodes" else grid_curves(runs, x, smooth_window)
     counts = {run.label: len(run.seeds) for run in runs}
     data["run"] = data["run"].map(lambda label: f"{label} ({counts[label]} seed{'s' * (counts[label] != 1)})")
     with sns.axes_style("darkgrid"), sns.plotting_context("talk", font_scale=0.8):
@@ -128,7 +128,7 @@ def plot_learning_curves(
         if x == "env_steps":
             ax.xaxis.set_major_formatter(EngFormatter(sep=""))
         ax.legend(title="mean over seeds, 95% CI", fontsize="small", title_fontsize="small")
-        return _save(fig, out_stem)
+        return save_figure(fig, out_stem)
 
 
 def _smooth_window_of(run: RunData) -> int:
@@ -194,7 +194,7 @@ def plot_robustness(table: pd.DataFrame, out_stem: Path, varied_key: str) -> lis
         ax.set_xlabel(varied_key)
         ax.set_ylabel("episode return (mean ± std over episodes)")
         ax.legend(title="policy", fontsize="small", title_fontsize="small")
-        return _save(fig, out_stem)
+        return save_figure(fig, out_stem)
 
 
 __all__ = ["plot_comparison", "plot_learning_curves", "plot_robustness", "plot_run"]

@@ -20,10 +20,10 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _commands() -> list[ModuleType]:
+    from mjreinforce.cli import benchmark, plot, robustness, sweep, train
     from mjreinforce.cli import eval as eval_command
-    from mjreinforce.cli import plot, robustness, sweep, train
 
-    return [train, eval_command, plot, robustness, sweep]
+    return [train, eval_command, plot, robustness, sweep, benchmark]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
 def _mujoco_import_error(exc: BaseException) -> str:
     """One line for a failed ``import mujoco``; a bad MUJOCO_GL gets the renderer fix hint."""
     if "MUJOCO_GL" in str(exc):
-        from mjreinforce.policies.video import check_gl_settings
+        from mjreinforce.policies.gl import check_gl_settings
 
         try:
             check_gl_settings()

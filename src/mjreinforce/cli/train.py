@@ -60,12 +60,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def resolve_config(args: argparse.Namespace) -> tuple[cfgmod.Config, str]:
-    """Preset, then --config file, then the dedicated flags, then --set; validated."""
+def resolve_config(args: argparse.Namespace) -> tuple[cfgmod.Config, str, dict[str, object]]:
+    """Preset, its per-task overrides, the --config file, the dedicated flags, then --set; validated.
+    Returns the config, the preset name and the per-task overrides that were applied."""
     preset = args.preset or cfgmod.DEFAULT_PRESET
-    cfg = cfgmod.load_preset(preset)
-    if args.config is not None:
-        cfg = cfgmod.with_overrides(cfg, cfgmod.read_toml(args.config))
+    file_values = cfgmod.read_toml(args.config) if args.config is not None else {}
     flags = {
         "env_id": args.env_id,
         "seeds": args.seeds,
@@ -79,11 +78,11 @@ def resolve_config(args: argparse.Namespace) -> tuple[cfgmod.Config, str]:
         "physics": tuple(args.physics) if args.physics else None,
         "randomize": tuple(args.randomize) if args.randomize else None,
     }
-    cfg = cfgmod.with_overrides(cfg, {k: v for k, v in flags.items() if v is not None})
-    cfg = cfgmod.with_overrides(cfg, cfgmod.parse_set(args.set))
-    if cfg.target_return is not None and cfg.eval_every == 0:
+    flag_values = {k: v for k, v in flags.items() if v is not None}
+    cfg, applied = cfgmod.resolve(preset, file_values, flag_values, cfgmod.parse_set(args.set))
+    if cfg.target_return is not None and not cfg.evaluates:
         cfg = cfgmod.with_overrides(cfg, {"eval_every": 5})
-    return cfgmod.validate(cfg), preset
+    return cfgmod.validate(cfg), preset, applied
 
 
 def run(args: argparse.Namespace) -> int:
@@ -97,18 +96,34 @@ def run(args: argparse.Namespace) -> int:
         )
         _report(result)
         return 0
-    cfg, preset = resolve_config(args)
+    cfg, preset, applied = resolve_config(args)
     from mjreinforce.training.run import train  # imports torch: after the cheap checks
 
+    print(overrides_line(preset, cfg.env_id, applied), flush=True)
     out = args.out or Path("runs") / f"{preset}-{cfg.env_id}"
     if args.seeds is not None and not cfg.seeds:
         raise UserError("--seeds needs at least one seed")
     workers = args.workers if args.workers is not None else min(os.cpu_count() or 1, len(cfg.seeds))
     result = train(
-        cfg, out, overwrite=args.overwrite, quiet=args.quiet, preset=preset, plot=not args.no_plot, workers=workers
+        cfg,
+        out,
+        overwrite=args.overwrite,
+        quiet=args.quiet,
+        preset=preset,
+        preset_overrides=applied,
+        plot=not args.no_plot,
+        workers=workers,
     )
     _report(result)
     return 0
+
+
+def overrides_line(preset: str, env_id: str, applied: dict[str, object]) -> str:
+    """``preset vpg, tuned for Hopper: learning_rate=0.001, ...`` (or that it has no overrides for the env)."""
+    task = cfgmod.env_name(env_id)
+    if not applied:
+        return f"preset {preset}: no per-task overrides for {task}"
+    return f"preset {preset}, tuned for {task}: " + ", ".join(f"{k}={v}" for k, v in applied.items())
 
 
 def _report(result) -> None:  # type: ignore[no-untyped-def]

@@ -132,10 +132,10 @@ class GymnasiumVecEnv:
         self.num_envs = num_envs
         self._seed: int | None = seed
 
-    def reset(self) -> np.ndarray:
-        """Reset every env. Only the first reset is seeded (env ``i`` gets ``seed + i``); later
-        resets continue each env's RNG, so episodes do not all start from the same state."""
-        obs, _ = self.env.reset(seed=self._seed)
+    def reset(self, seed: int | None = None) -> np.ndarray:
+        """Reset every env. The first reset is seeded (env ``i`` gets ``seed + i``), and so is any reset
+        given a ``seed``; other resets continue each env's RNG, so episodes do not all start alike."""
+        obs, _ = self.env.reset(seed=seed if seed is not None else self._seed)
         self._seed = None
         return obs.copy()
 
@@ -212,7 +212,9 @@ class EnvpoolVecEnv:
         )
         self.num_envs = num_envs
 
-    def reset(self) -> np.ndarray:
+    def reset(self, seed: int | None = None) -> np.ndarray:
+        """Reset every env. envpool seeds only at construction: a ``seed`` here is ignored, and each
+        reset continues the envs' RNG (reproducible from the construction seed)."""
         obs, _ = self.env.reset()
         return obs
 

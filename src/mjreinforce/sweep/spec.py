@@ -114,8 +114,8 @@ def parse_sweep(raw: dict[str, Any], source: str = "sweep file") -> SweepSpec:
             cfg = spec.config(k)
         except UserError as exc:
             raise UserError(f"config point {k} ({_describe(point)}): {exc}") from None
-        if metric == "best_eval_mean_return" and cfg.eval_every == 0:
-            raise UserError("metric 'best_eval_mean_return' needs eval_every > 0 in [config]")
+        if metric == "best_eval_mean_return" and not cfg.evaluates:
+            raise UserError("metric 'best_eval_mean_return' needs eval_every_steps > 0 in [config]")
     return spec
 
 

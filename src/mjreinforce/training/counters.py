@@ -15,5 +15,8 @@ class Counters:
     evals: int = 0
     wall_seconds: float = 0.0
     best_eval: float | None = None
+    last_eval: float | None = None
+    last_eval_steps: int | None = None
+    eval_env_steps: int = 0
     target_hit: tuple[int, float] | None = None
     window: deque[float] = field(default_factory=deque)

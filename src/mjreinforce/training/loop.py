@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mjreinforce.algo.evaluation import EVAL_SEED_OFFSET, run_episodes
+from mjreinforce.algo.evaluation import EVAL_SEED_OFFSET, Evaluator, eval_config
 from mjreinforce.algo.normalization import RunningNormalizer
 from mjreinforce.algo.policy import make_policy, value_network
 from mjreinforce.algo.returns import advantages_and_targets
@@ -44,6 +44,10 @@ class SeedResult:
     final_window_mean_return: float
     steps_per_second: float
     best_eval_mean_return: float | None = None
+    final_eval_mean_return: float | None = None
+    """Mean return of the last deterministic evaluation, which is at the end of training."""
+    eval_env_steps: int = 0
+    """Env steps simulated by evaluations (their cost, beside ``env_steps`` of training)."""
     steps_to_target: int | None = None
     seconds_to_target: float | None = None
 
@@ -82,6 +86,11 @@ def train_seed(cfg: Config, seed: int, out: Path, progress: Progress, resume: bo
     learner = Learner(cfg, policy, value_network(cfg, spec.obs_dim))
     normalizer = RunningNormalizer(spec.obs_dim, enabled=cfg.normalize_obs)
     collector = Collector(make_vec_env(cfg, cfg.num_envs, seed, backend=backend), spec.obs_dim, spec.act_dim)
+    evaluator = (
+        Evaluator(eval_config(cfg, backend=backend), cfg.eval_episodes, seed + EVAL_SEED_OFFSET, backend)
+        if cfg.evaluates
+        else None
+    )
     counters = Counters(window=deque(maxlen=cfg.stats_window))
     out.mkdir(parents=True, exist_ok=True)
     if resume:
@@ -112,9 +121,21 @@ def train_seed(cfg: Config, seed: int, out: Path, progress: Progress, resume: bo
             info={"updates": counters.updates, "env_steps": collector.env_steps},
         )
 
+    def evaluate() -> bool:
+        """One deterministic evaluation, logged; True when it reaches ``target_return``."""
+        assert evaluator is not None
+        evaluation = evaluator(policy, normalizer)
+        counters.eval_env_steps += evaluator.last_env_steps
+        counters.last_eval, counters.last_eval_steps = evaluation.mean_return, collector.env_steps
+        logs.evaluation(evaluation, collector.env_steps, wall())
+        return cfg.target_return is not None and evaluation.mean_return >= cfg.target_return
+
     with GracefulInterrupt() as interrupt:
         try:
             while budget.done(counters.episodes, collector.env_steps) < budget.total:
+                # the schedule reads the progress before the rollout: no update runs at learning rate 0
+                learner.set_progress(budget.fraction(counters.episodes, collector.env_steps))
+                steps_before = collector.env_steps
                 # 1. collect a rollout with the current policy (no autograd graph)
                 rollout = collector.collect(
                     policy, normalizer, cfg.rollout_steps, on_episode=lambda ep: logs.episode(ep, wall())
@@ -133,7 +154,6 @@ def train_seed(cfg: Config, seed: int, out: Path, progress: Progress, resume: bo
                     bootstrap_truncated=cfg.bootstrap_truncated,
                 )
                 # 3. update; normalizer statistics change only after it
-                learner.set_progress(budget.fraction(counters.episodes, collector.env_steps))
                 metrics = learner.update(obs, rollout.raw_actions, rollout.valid, batch)
                 normalizer.update(rollout.obs[rollout.valid])
                 counters.updates += 1
@@ -141,21 +161,18 @@ def train_seed(cfg: Config, seed: int, out: Path, progress: Progress, resume: bo
                 rate = collector.env_steps / max(wall(), 1e-9)
                 logs.update(metrics, rate, collector.env_steps)
                 report(rate)
-                # 5. evaluate (deterministic, separate envs, fixed seeds) and stop at the target
-                if cfg.eval_every and counters.updates % cfg.eval_every == 0:
-                    evaluation = run_episodes(
-                        cfg, policy, normalizer, cfg.eval_episodes, seed + EVAL_SEED_OFFSET, backend=backend
-                    )
-                    logs.evaluation(evaluation, collector.env_steps, wall())
-                    if cfg.target_return is not None and evaluation.mean_return >= cfg.target_return:
-                        counters.target_hit = (collector.env_steps, wall())
-                        break
+                # 5. evaluate (deterministic, one reused vector env, fixed seeds) and stop at the target
+                if eval_due(cfg, counters.updates, steps_before, collector.env_steps) and evaluate():
+                    counters.target_hit = (collector.env_steps, wall())
+                    break
                 # 6. checkpoint
                 if cfg.checkpoint_every and counters.updates % cfg.checkpoint_every == 0:
                     save_checkpoint()
                 if interrupt.requested:
                     break
             status = "interrupted" if interrupt.requested else "finished"
+            if status == "finished" and evaluator is not None and counters.last_eval_steps != collector.env_steps:
+                evaluate()  # the final policy is always evaluated
             save_checkpoint()
         except KeyboardInterrupt:
             status = "interrupted"  # a second Ctrl-C: stop now, keep the last checkpoint
@@ -166,9 +183,20 @@ def train_seed(cfg: Config, seed: int, out: Path, progress: Progress, resume: bo
             write_json_atomic(out / "summary.json", result.__dict__ | {"backend": backend})
             logs.close()
             collector.env.close()
+            if evaluator is not None:
+                evaluator.close()
     if status == "interrupted":
         raise KeyboardInterrupt
     return result
+
+
+def eval_due(cfg: Config, updates: int, steps_before: int, steps_now: int) -> bool:
+    """True when the update that took the env steps from ``steps_before`` to ``steps_now`` (and made the
+    update count ``updates``) is followed by an evaluation: it crossed a multiple of ``eval_every_steps``,
+    or (the older schedule) ``updates`` is a multiple of ``eval_every``."""
+    if cfg.eval_every_steps:
+        return steps_now // cfg.eval_every_steps > steps_before // cfg.eval_every_steps
+    return bool(cfg.eval_every) and updates % cfg.eval_every == 0
 
 
 def _resume(out: Path, learner: Learner, normalizer: RunningNormalizer, collector: Collector) -> Counters | None:
@@ -195,6 +223,8 @@ def _seed_result(seed: int, status: str, c: Counters, env_steps: int, wall: floa
         final_window_mean_return=_mean(c.window),
         steps_per_second=env_steps / max(wall, 1e-9),
         best_eval_mean_return=c.best_eval,
+        final_eval_mean_return=c.last_eval,
+        eval_env_steps=c.eval_env_steps,
         steps_to_target=c.target_hit[0] if c.target_hit else None,
         seconds_to_target=c.target_hit[1] if c.target_hit else None,
     )

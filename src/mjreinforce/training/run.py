@@ -13,7 +13,7 @@ from mjreinforce.config import Config, validate
 from mjreinforce.envs.physics import make_physics_env
 from mjreinforce.envs.vector import inspect_env, resolve_backend
 from mjreinforce.errors import UserError
-from mjreinforce.files import write_json_atomic
+from mjreinforce.files import atomic_write, write_json_atomic
 from mjreinforce.runs.layout import prepare_run_dir, seed_dir
 from mjreinforce.training.loop import SeedResult, train_seed
 from mjreinforce.training.progress import make_progress
@@ -36,6 +36,7 @@ def train(
     overwrite: bool = False,
     quiet: bool = False,
     preset: str | None = None,
+    preset_overrides: dict[str, Any] | None = None,
     plot: bool = True,
     workers: int = 1,
     resume: bool = False,
@@ -46,7 +47,8 @@ def train(
     ``summary.json`` at the top is written last; a run directory without it is unfinished.
     With ``workers > 1`` the seeds run in that many worker processes. With ``resume`` the
     directory must hold this run already: finished seeds are kept, the others continue from
-    their latest checkpoint (see :func:`resume_run`).
+    their latest checkpoint (see :func:`resume_run`). ``preset`` and ``preset_overrides`` (the
+    per-task overrides it applied) are recorded in ``config.toml``'s header and ``summary.json``.
     """
     run_dir = Path(run_dir)
     validate(cfg)
@@ -61,7 +63,7 @@ def train(
         results = _finished_seeds(run_dir, cfg)
     else:
         prepare_run_dir(run_dir, overwrite)
-        config_mod.save_toml(cfg, run_dir / "config.toml")
+        atomic_write(run_dir / "config.toml", config_header(preset, preset_overrides) + config_mod.dumps(cfg))
     todo = replace(cfg, seeds=tuple(s for s in cfg.seeds if s not in results))
     progress = make_progress(quiet, cfg.budget[0], cfg.log_every_episodes)
     try:
@@ -79,6 +81,7 @@ def train(
         "env_id": cfg.env_id,
         "algorithm": cfg.algorithm_name,
         "preset": preset,
+        "preset_overrides": preset_overrides or {},
         "backend": backend,
         "seeds": {str(s): r.__dict__ for s, r in results.items()},
     }
@@ -87,6 +90,16 @@ def train(
         plots = tuple(plot_run(run_dir))
     write_json_atomic(run_dir / "summary.json", summary)
     return RunResult(run_dir, cfg, results, plots)
+
+
+def config_header(preset: str | None, overrides: dict[str, Any] | None) -> str:
+    """TOML comment lines saying where the resolved config came from (ignored when it is read back)."""
+    if preset is None:
+        return "# resolved config\n"
+    line = f"# resolved config: preset {preset}"
+    if overrides:
+        line += ", with its per-task overrides " + ", ".join(f"{k} = {v!r}" for k, v in overrides.items())
+    return line + "\n"
 
 
 def resume_run(run_dir: Path | str, **kwargs: Any) -> RunResult:
@@ -106,5 +119,5 @@ def _finished_seeds(run_dir: Path, cfg: Config) -> dict[int, SeedResult]:
         if path.exists():
             data = json.loads(path.read_text())
             if data.get("status") == "finished":
-                out[seed] = SeedResult(**{k: data[k] for k in SeedResult.__dataclass_fields__})
+                out[seed] = SeedResult(**{k: data[k] for k in SeedResult.__dataclass_fields__ if k in data})
     return out

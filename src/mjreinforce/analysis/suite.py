@@ -1,0 +1,137 @@
+"""A benchmark suite's results: one row per (env, preset) over seeds, and one figure with a panel per env.
+
+The final deterministic evaluation of each seed (its last evaluation, taken on the final policy) is the
+score. Over seeds: the IQM with a 95% percentile-bootstrap CI, the mean and the minimum. ``best_iqm`` is
+the highest IQM over seeds that any evaluation round reached during training (rounds matched by their
+order), so ``final_iqm / best_iqm`` says whether the runs collapsed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.ticker import EngFormatter
+
+from mjreinforce.analysis import stats
+from mjreinforce.analysis.plotting import N_BOOT, grid_curves, save_figure
+from mjreinforce.analysis.tables import write_tables
+from mjreinforce.runs.reading import RunData
+
+SUITE_COLUMNS = (
+    "env_id",
+    "preset",
+    "seeds",
+    "final_iqm",
+    "final_ci_low",
+    "final_ci_high",
+    "final_mean",
+    "final_min",
+    "best_iqm",
+    "best_mean",
+    "env_steps",
+    "eval_fraction",
+    "wall_seconds",
+    "steps_per_second",
+)
+
+
+@dataclass(frozen=True)
+class SuiteRun:
+    """One (env, preset) cell of the suite: its run directory's data and each finished seed's summary."""
+
+    env_id: str
+    preset: str
+    run: RunData
+    summaries: Mapping[int, Mapping[str, Any]]
+
+
+def _best_round_iqm(evals: pd.DataFrame) -> float:
+    """Max over evaluation rounds of the IQM over seeds (round k = each seed's k-th evaluation)."""
+    if evals.empty:
+        return float("nan")
+    rounds = evals.sort_values(["seed", "env_steps"]).assign(round=lambda d: d.groupby("seed").cumcount())
+    per_round = rounds.groupby("round")["eval_mean_return"].apply(stats.iqm)
+    return float(per_round.max())
+
+
+def suite_row(cell: SuiteRun, rng: np.random.Generator) -> dict[str, Any]:
+    """The table row of one cell (NaN where no seed finished)."""
+    finished = {s: v for s, v in cell.summaries.items() if v.get("final_eval_mean_return") is not None}
+    final = np.array([v["final_eval_mean_return"] for v in finished.values()], dtype=np.float64)
+    best = np.array([v.get("best_eval_mean_return", np.nan) for v in finished.values()], dtype=np.float64)
+    low, high = stats.bootstrap_ci(final, stats.iqm, rng=rng)
+
+    def mean_of(key: str) -> float:
+        values = [float(v[key]) for v in finished.values() if v.get(key) is not None]
+        return float(np.mean(values)) if values else float("nan")
+
+    env_steps = mean_of("env_steps")
+    return {
+        "env_id": cell.env_id,
+        "preset": cell.preset,
+        "seeds": len(finished),
+        "final_iqm": stats.iqm(final),
+        "final_ci_low": low,
+        "final_ci_high": high,
+        "final_mean": float(final.mean()) if final.size else float("nan"),
+        "final_min": float(final.min()) if final.size else float("nan"),
+        "best_iqm": _best_round_iqm(cell.run.evals[cell.run.evals["seed"].isin(list(finished))]),
+        "best_mean": float(best.mean()) if best.size else float("nan"),
+        "env_steps": env_steps,
+        "eval_fraction": mean_of("eval_env_steps") / env_steps if env_steps else float("nan"),
+        "wall_seconds": mean_of("wall_seconds"),
+        "steps_per_second": mean_of("steps_per_second"),
+    }
+
+
+def suite_table(cells: Sequence[SuiteRun], references: Mapping[str, Mapping[str, float]]) -> pd.DataFrame:
+    """One row per cell (:data:`SUITE_COLUMNS`), then one column per published reference (by source name)."""
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame([suite_row(cell, rng) for cell in cells], columns=list(SUITE_COLUMNS))
+    for source, returns in references.items():
+        table[source] = [returns.get(env, np.nan) for env in table["env_id"]]
+    return table
+
+
+def write_suite_table(table: pd.DataFrame, out_dir: Path) -> list[Path]:
+    """``benchmark.md`` (with a Markdown table) and ``benchmark.csv``."""
+    return write_tables(table, out_stem=Path(out_dir) / "benchmark", titles=["Final deterministic evaluation"])
+
+
+def plot_suite(
+    cells: Sequence[SuiteRun],
+    references: Mapping[str, Mapping[str, float]],
+    out_stem: Path,
+    smooth_window: int = 20,
+) -> list[Path]:
+    """Training return vs env steps: one panel per env, one line per preset (mean over seeds, 95% CI band),
+    and each published reference for that env as a labelled horizontal line."""
+    envs = list(dict.fromkeys(cell.env_id for cell in cells))
+    cols = min(4, len(envs))
+    rows = -(-len(envs) // cols)
+    with sns.axes_style("darkgrid"), sns.plotting_context("notebook", font_scale=0.8):
+        fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), squeeze=False)
+        for ax, env in zip(axes.flat, envs, strict=False):
+            runs = [c.run for c in cells if c.env_id == env and len(c.run.episodes)]
+            if runs:
+                data = grid_curves(runs, "env_steps", smooth_window)
+                sns.lineplot(data=data, x="x", y="return", hue="run", errorbar=("ci", 95), n_boot=N_BOOT, seed=0, ax=ax)
+            for k, (source, returns) in enumerate(references.items()):
+                if env in returns:
+                    ax.axhline(returns[env], ls="--", lw=1, color=f"C{k + 3}", label=source)
+            ax.set_title(env)
+            ax.set_xlabel("environment steps")
+            ax.set_ylabel("episode return")
+            ax.xaxis.set_major_formatter(EngFormatter(sep=""))
+            ax.legend(fontsize="x-small")
+        for ax in list(axes.flat)[len(envs) :]:
+            ax.set_visible(False)
+        fig.tight_layout()
+        return save_figure(fig, out_stem)

@@ -1,0 +1,1 @@
+"""The MuJoCo suite: env x preset x seed cells, run locally or on Ray, compared with published results."""
