@@ -103,9 +103,18 @@ def main(argv: list[str] | None = None) -> int:
         results.solves, results.configs["solve"] = plan.run_solve(presets, seeds, budgets)
     machine.at_end(results.meta)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(report.render(results))
+    out.write_text(report.render(results) + _kept_block(out))
     print(f"wrote {out}", file=sys.stderr)
     return 0
+
+
+def _kept_block(path: Path) -> str:
+    """The block ``suite_throughput.py`` wrote into the report (kept when this script rewrites it)."""
+    begin, end = "<!-- suite-throughput:begin -->", "<!-- suite-throughput:end -->"
+    text = path.read_text() if path.exists() else ""
+    if begin not in text or end not in text:
+        return ""
+    return "\n" + begin + text.split(begin, 1)[1].split(end, 1)[0] + end + "\n"
 
 
 if __name__ == "__main__":
