@@ -19,8 +19,9 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -138,14 +139,16 @@ def run_benchmark(
     configs = {(e, p): cell_config(p, e, steps, seeds) for e in envs for p in presets}
     out = Path(out)
     _prepare(out, configs)
-    cells = [Cell(e, p, s) for e in envs for p in presets for s in seeds]
+    # seed-major: an interrupted suite has results on every task, not all seeds of a few
+    cells = [Cell(e, p, s) for s in seeds for e in envs for p in presets]
     todo = [c for c in cells if not _finished(out, c)]
     say = (lambda text: None) if quiet else (lambda text: print(text, flush=True))
     say(f"benchmark: {len(cells)} cells, {len(cells) - len(todo)} already finished, {len(todo)} to run")
     start = time.perf_counter()
     jobs = [(c, configs[(c.env_id, c.preset)], seed_dir(out / run_name(c.preset, c.env_id), c.seed)) for c in todo]
     runner = _run_on_ray if address is not None else _run_local
-    failed = runner(jobs, workers, address, quiet, say)
+    with _sigterm_as_interrupt():
+        failed = runner(jobs, workers, address, quiet, say)
     wall = time.perf_counter() - start
     table, paths = report(out, envs, presets)
     write_json_atomic(
@@ -163,6 +166,21 @@ def run_benchmark(
 
 
 Job = tuple[Cell, Config, Path]
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM stops the suite like Ctrl-C: the running cells checkpoint and stop, a later call resumes
+    them (a suite started in the background by a shell has SIGINT ignored, so SIGTERM is the way to stop it)."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _line(cell: Cell, summary: dict[str, Any]) -> str:
