@@ -50,6 +50,10 @@ def test_tiny_grid_in_workers_then_a_second_call_skips_the_finished_cells(cli, t
     assert "4 cells, 4 already finished, 0 to run" in second.stdout and "final eval" not in second.stdout
     assert {p: p.stat().st_mtime_ns for p in out.rglob("episodes.csv")} == before  # nothing retrained
     assert _rows(out / "benchmark.csv") == rows
+    (out / "benchmark.csv").unlink()
+    report = cli("benchmark", *GRID, "--report-only", "--out", str(out), cwd=tmp_path)
+    assert report.returncode == 0, report.stderr
+    assert _rows(out / "benchmark.csv") == rows and "cells" not in report.stdout  # nothing trained
 
 
 @pytest.mark.slow

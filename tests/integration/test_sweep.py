@@ -224,6 +224,23 @@ def test_grid_sweep_on_local_ray(tmp_path, local_ray, read_csv):
 
 
 def test_the_shipped_example_sweep_file_is_valid() -> None:
-    spec = load_sweep(Path(__file__).parents[2] / "examples" / "sweep_vpg.toml")
+    spec = load_sweep(Path(__file__).parents[2] / "examples" / "sweeps" / "vpg_pendulum_lr_envs.toml")
     assert spec.base.seeds == (1, 2, 3) and len(spec.points) == 6
     assert {p["learning_rate"] for p in spec.points} == {1e-3, 3e-3, 1e-2} and spec.asha is not None
+
+
+EXAMPLE_SWEEPS = Path(__file__).parents[2] / "examples" / "sweeps"
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in EXAMPLE_SWEEPS.glob("*.toml")))
+def test_every_example_sweep_loads_with_the_presets_task_table(name: str) -> None:
+    from mjreinforce.config import load_preset
+
+    path = EXAMPLE_SWEEPS / name
+    spec = load_sweep(path)
+    base = load_preset(spec.preset, spec.base.env_id)  # the preset with its table for the sweep's env
+    text = "\n".join(line for line in path.read_text().splitlines() if not line.startswith("#"))
+    for field in ("learning_rate", "gamma", "normalize_obs", "init_log_std", "eval_every_steps", "lr_schedule"):
+        if field not in text:  # neither searched nor set in [config]: as the preset (and task table) say
+            assert getattr(spec.base, field) == getattr(base, field), (name, field)
+    assert all(spec.config(k).env_id == base.env_id for k in range(len(spec.points)))

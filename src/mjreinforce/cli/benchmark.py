@@ -42,14 +42,26 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", type=Path, default=Path("runs/benchmark"), help="benchmark directory")
     p.add_argument("--quiet", action="store_true", help="no line per finished cell")
+    p.add_argument(
+        "--report-only",
+        action="store_true",
+        help="train nothing: write the table and the figure from the cells of the grid found in --out",
+    )
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from mjreinforce.benchmark.suite import run_benchmark
+    from mjreinforce.benchmark.suite import report, run_benchmark
 
     if args.steps < 1:
         raise UserError(f"--steps must be >= 1, got {args.steps}")
+    if args.report_only:
+        if not args.out.is_dir():
+            raise UserError(f"{args.out} is not a benchmark directory")
+        _, paths = report(args.out, args.envs, args.presets)
+        for path in paths:
+            print(f"wrote {path}")
+        return 0
     result = run_benchmark(
         args.out,
         envs=args.envs,

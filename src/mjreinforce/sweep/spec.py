@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeGuard
 
-from mjreinforce.config import DEFAULT_PRESET, FIELD_NAMES, Config, load_preset, preset_names, validate, with_overrides
+from mjreinforce.config import DEFAULT_PRESET, FIELD_NAMES, Config, preset_names, resolve, validate, with_overrides
 from mjreinforce.config_values import did_you_mean
 from mjreinforce.errors import UserError
 
@@ -84,9 +84,8 @@ def parse_sweep(raw: dict[str, Any], source: str = "sweep file") -> SweepSpec:
     if unknown:
         raise UserError(f"unknown key {unknown[0]!r} in {source} (expected: {', '.join(SWEEP_KEYS)})")
     preset = _option(raw, "preset", [*preset_names()], DEFAULT_PRESET)
-    base = load_preset(preset)
-    try:
-        base = with_overrides(base, _table(raw, "config"))
+    try:  # the preset with its per-task table for the [config] env, then [config]
+        base, _ = resolve(preset, _table(raw, "config"), {}, {})
     except UserError as exc:
         raise UserError(f"[config]: {exc}") from None
     if "seeds" in raw:
