@@ -1,0 +1,75 @@
+"""The MuJoCo suite's targets, one by one, from a finished (or partial) ``mjreinforce benchmark`` directory.
+
+Usage::
+
+    .venv/bin/python benchmarks/suite_targets.py runs/benchmark > /tmp/targets.md
+
+Reads ``OUT/benchmark.csv`` (written by ``mjreinforce benchmark``) and prints a Markdown table per preset:
+the final evaluation's IQM over seeds against each published reference the issue names, the collapse check
+(final IQM >= 80% of the best IQM the same runs reached) and the evaluation cost (<= 10% of training env
+steps). A task with fewer seeds than asked is marked so; nothing is called met that was not measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+VPG_REFS = ("Tianshou REINFORCE (10M)", "Spinning Up VPG (PyTorch) (~3M)")
+REINFORCE_REFS = ("Tianshou REINFORCE (3M)",)
+EXTRA = {"vpg": {"InvertedDoublePendulum-v5": 9000.0}}  # the issue's own bar, besides the references
+
+
+def _fmt(x: float) -> str:
+    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:,.1f}"
+
+
+def targets(table: pd.DataFrame, preset: str, seeds: int) -> list[str]:
+    refs = VPG_REFS if preset == "vpg" else REINFORCE_REFS
+    rows = table[table["preset"] == preset]
+    head = ["task", "seeds", "final IQM [95% CI]", *refs, "beats all", "final / best IQM", "eval cost"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for _, r in rows.iterrows():
+        if int(r["seeds"]) == 0:
+            lines.append(
+                f"| {r['env_id']} | 0 (of {seeds}) | not run | " + " | ".join("–" for _ in refs) + " | – | – | – |"
+            )
+            continue
+        bars = [r.get(ref, float("nan")) for ref in refs]
+        extra = EXTRA.get(preset, {}).get(r["env_id"])
+        compared = [b for b in bars if not math.isnan(b)] + ([extra] if extra is not None else [])
+        beats = all(r["final_iqm"] > b for b in compared) if compared else None
+        ratio = r["final_iqm"] / r["best_iqm"] if r["best_iqm"] else float("nan")
+        if r["best_iqm"] < 0:  # negative returns (Reacher): compare the other way round
+            ratio = r["best_iqm"] / r["final_iqm"] if r["final_iqm"] else float("nan")
+        verdict = {True: "yes", False: "**no**", None: "–"}[beats]
+        if extra is not None:
+            verdict += f" (and ≥ {extra:,.0f})"
+        partial = "" if int(r["seeds"]) >= seeds else f" (of {seeds})"
+        lines.append(
+            f"| {r['env_id']} | {int(r['seeds'])}{partial} | {_fmt(r['final_iqm'])} [{_fmt(r['final_ci_low'])}, "
+            f"{_fmt(r['final_ci_high'])}] | " + " | ".join(_fmt(b) for b in bars) + f" | {verdict} | "
+            f"{ratio:.0%}{'' if ratio >= 0.8 else ' **collapse**'} | {r['eval_fraction']:.1%} |"
+        )
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("out", type=Path, help="the benchmark directory")
+    p.add_argument("--seeds", type=int, default=5, help="seeds the suite asks for per task")
+    args = p.parse_args(argv)
+    table = pd.read_csv(args.out / "benchmark.csv")
+    for preset in sorted(set(table["preset"]), reverse=True):
+        print(f"### `{preset}`\n")
+        print("\n".join(targets(table, preset, args.seeds)))
+        print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
