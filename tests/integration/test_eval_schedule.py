@@ -103,3 +103,16 @@ def test_summary_records_the_evaluation_cost(tmp_path: Path) -> None:
     train(cfg, tmp_path / "run", quiet=True, plot=False)
     summary = json.loads((tmp_path / "run" / "seed_1" / "summary.json").read_text())
     assert summary["eval_env_steps"] == 2 * 3 * 50 and summary["final_eval_mean_return"] is not None
+
+
+def test_the_console_and_config_toml_name_the_task_overrides(cli, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    args = ("train", "--env", "Ant-v5", "--steps", "512", "--seeds", "1", "--workers", "1", "--quiet", "--no-plot")
+    proc = cli(*args, "--set", "init_log_std=-0.7", "--out", str(out), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "preset vpg, tuned for Ant: init_log_std=-1.0" in proc.stdout  # applied, then --set won
+    header = (out / "config.toml").read_text().splitlines()[0]
+    assert header == "# resolved config: preset vpg, with its per-task overrides init_log_std = -1.0"
+    assert "init_log_std = -0.7" in (out / "config.toml").read_text()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["preset"] == "vpg" and summary["preset_overrides"] == {"init_log_std": -1.0}
