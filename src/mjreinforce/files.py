@@ -12,6 +12,8 @@ Every file a run writes goes through here, so all of them share one behaviour:
 from __future__ import annotations
 
 import csv
+import hashlib
+import io
 import json
 import os
 import secrets
@@ -112,31 +114,56 @@ def read_json(path: Path) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def read_nofollow(path: Path) -> bytes:
+    """The bytes of ``path``; a symlink there raises OSError (ELOOP) instead of being followed."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as f:
+        return f.read()
+
+
+def complete_lines(data: bytes) -> list[bytes]:
+    """The lines of ``data`` that end in ``\n`` (each with its ending; a cut-off last line is dropped)."""
+    lines = data.split(b"\n")[:-1]
+    return [line + b"\n" for line in lines]
+
+
 class CsvLog:
     """Append-only CSV with a fixed header, flushed after every row so a crash loses at most
-    the row being written. Opened with ``O_NOFOLLOW``: a symlink planted at ``path`` is refused."""
+    the row being written. Opened with ``O_NOFOLLOW``: a symlink planted at ``path`` is refused.
+
+    :attr:`sha256` is the running digest of every byte of the file (what was there when it was opened,
+    then each row written), so a checkpoint can record which rows it covers.
+    """
 
     def __init__(self, path: Path, columns: tuple[str, ...]) -> None:
         self.path = path
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, FILE_MODE)
-        self._file = os.fdopen(fd, "a", newline="")
-        self._writer = csv.writer(self._file)
+        self._file = os.fdopen(fd, "ab")
+        self.sha256 = hashlib.sha256(read_nofollow(path))
+        self._buffer = io.StringIO()
+        self._writer = csv.writer(self._buffer)
         if os.fstat(fd).st_size == 0:
-            self._writer.writerow(columns)
-            self._file.flush()
+            self.write(columns)
 
     def write(self, row: tuple[Any, ...]) -> None:
+        self._buffer.seek(0)
+        self._buffer.truncate()
         self._writer.writerow(row)
+        data = self._buffer.getvalue().encode()
+        self._file.write(data)
         self._file.flush()
+        self.sha256.update(data)
 
     def close(self) -> None:
         self._file.close()
 
 
 def truncate_csv(path: Path, keep_rows: int) -> None:
-    """Keep the header and the first ``keep_rows`` complete rows (used when resuming), atomically."""
-    if not path.exists():
+    """Keep the header and the first ``keep_rows`` complete rows, byte for byte (used when resuming),
+    atomically; a symlink at ``path`` raises OSError. Nothing is written when nothing is cut."""
+    if not os.path.lexists(path):
         return
-    lines = path.read_text().splitlines(keepends=True)
-    complete = [line for line in lines if line.endswith("\n")]
-    atomic_write(path, "".join(complete[: 1 + keep_rows]))
+    data = read_nofollow(path)
+    kept = b"".join(complete_lines(data)[: 1 + keep_rows])
+    if kept != data:
+        atomic_write(path, kept)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from types import ModuleType
 
@@ -49,9 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"mjreinforce {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # Ctrl-C: 130; SIGTERM (training.interrupt.Terminated): 143
         print(f"mjreinforce {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return 128 + int(getattr(exc, "signum", signal.SIGINT))
 
 
 def _mujoco_import_error(exc: BaseException) -> str:

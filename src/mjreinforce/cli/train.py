@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 from mjreinforce import config as cfgmod
@@ -45,15 +46,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="seeds trained in parallel worker processes (default: number of cores)",
     )
-    p.add_argument("--out", type=Path, default=None, help="run directory (default runs/<preset>-<env>)")
+    p.add_argument("--out", default=None, help="run directory (default runs/<preset>-<env>)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any config key")
     p.add_argument(
         "--resume",
-        type=Path,
         metavar="RUN_DIR",
         help="continue an interrupted or killed run from its checkpoints (other config flags are ignored)",
     )
-    p.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing run in --out (only the run's own files are deleted; anything else refuses)",
+    )
     p.add_argument("--quiet", action="store_true", help="plain periodic lines instead of a progress bar")
     p.add_argument("--no-tensorboard", action="store_true", help="do not write TensorBoard event files")
     p.add_argument("--no-plot", action="store_true", help="skip the learning-curve plot at the end")
@@ -86,6 +90,18 @@ def resolve_config(args: argparse.Namespace) -> tuple[cfgmod.Config, str, dict[s
 
 
 def run(args: argparse.Namespace) -> int:
+    """Train (or resume); 0 when every seed finished, 1 when some seed did not (the line says which), 2 for
+    bad input. A stop by Ctrl-C or SIGTERM propagates (the entry point exits 130 or 143)."""
+    from mjreinforce.training.run import RunIncomplete
+
+    try:
+        return _run(args)
+    except RunIncomplete as exc:
+        print(f"mjreinforce train: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.workers is not None and args.workers < 1:
         raise UserError(f"--workers must be >= 1, got {args.workers}")
     if args.resume is not None:
@@ -100,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     from mjreinforce.training.run import train  # imports torch: after the cheap checks
 
     print(overrides_line(preset, cfg.env_id, applied), flush=True)
-    out = args.out or Path("runs") / f"{preset}-{cfg.env_id}"
+    out = args.out if args.out is not None else Path("runs") / f"{preset}-{cfg.env_id}"
     if args.seeds is not None and not cfg.seeds:
         raise UserError("--seeds needs at least one seed")
     workers = args.workers if args.workers is not None else min(os.cpu_count() or 1, len(cfg.seeds))

@@ -9,7 +9,7 @@ from mjreinforce.algo.rollout import Episode
 from mjreinforce.algo.update import UpdateMetrics
 from mjreinforce.config import Config
 from mjreinforce.files import CsvLog
-from mjreinforce.runs.layout import EPISODE_COLUMNS, EVAL_COLUMNS
+from mjreinforce.runs.layout import EPISODE_COLUMNS, EVAL_COLUMNS, check_real_dirs
 from mjreinforce.training.counters import Counters
 
 
@@ -22,6 +22,7 @@ class SeedRecords:
         self.evals = CsvLog(out / "evals.csv", EVAL_COLUMNS)
         self.tb = None
         if cfg.tensorboard:
+            check_real_dirs(out)  # never write events through a symlinked tb/
             from torch.utils.tensorboard import SummaryWriter
 
             # purge_step drops events a killed run wrote after its last checkpoint
@@ -72,6 +73,14 @@ class SeedRecords:
         )
         if self.tb is not None:
             self.tb.add_scalar("eval/mean_return", result.mean_return, env_steps)
+
+    def digests(self) -> dict[str, dict[str, int | str]]:
+        """Rows written so far and the sha256 of each table's bytes (for the checkpoint; see training.resume)."""
+        c = self.counters
+        return {
+            "episodes.csv": {"rows": c.episodes, "sha256": self.episodes.sha256.hexdigest()},
+            "evals.csv": {"rows": c.evals, "sha256": self.evals.sha256.hexdigest()},
+        }
 
     def close(self) -> None:
         self.episodes.close()
