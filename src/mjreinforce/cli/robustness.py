@@ -64,10 +64,9 @@ def policy_labels(run_dirs: list[Path], labels: str | None) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mjreinforce.cli.eval import first_run_seed, silence_mujoco_warnings
+    from mjreinforce.cli.eval import check_flags, first_run_seed, silence_mujoco_warnings
 
-    if args.episodes < 1:
-        raise UserError(f"--episodes must be >= 1, got {args.episodes}")
+    check_flags(args)
     labels = policy_labels(args.run_dirs, args.labels)
     from mjreinforce.algo.evaluation import DEFAULT_EVAL_SEED
     from mjreinforce.envs.physics_spec import parse_grid

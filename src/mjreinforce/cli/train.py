@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from mjreinforce import config as cfgmod
+from mjreinforce.config_bounds import check_cli
 from mjreinforce.errors import UserError
 
 
@@ -87,8 +88,7 @@ def resolve_config(args: argparse.Namespace) -> tuple[cfgmod.Config, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.workers is not None and args.workers < 1:
-        raise UserError(f"--workers must be >= 1, got {args.workers}")
+    check_cli("--workers", args.workers)
     if args.resume is not None:
         from mjreinforce.training.run import resume_run
 
