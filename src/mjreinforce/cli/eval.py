@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     width, height = parse_size(args.video_size)
     from mjreinforce.algo.evaluation import DEFAULT_EVAL_SEED, eval_config
     from mjreinforce.envs.vector import resolve_backend
-    from mjreinforce.files import write_json_atomic
+    from mjreinforce.files import probe_writable, write_json_atomic
     from mjreinforce.policies.evaluation import evaluate_policy
     from mjreinforce.policies.trained import load_policy
 
@@ -128,6 +128,10 @@ def run(args: argparse.Namespace) -> int:
     run_seed = args.run_seed if args.run_seed is not None else first_run_seed(args.path)
     trained = load_policy(args.path, seed=run_seed)
     cfg = eval_config(trained.config, args.physics, args.backend)
+    out = args.out or default_output(args.path)
+    for target in (out, args.video):  # critical: before any episode, so a bad place costs nothing
+        if target is not None:
+            probe_writable(target)
     print(f"checkpoint: {trained.path} (training seed {trained.seed}, {cfg.env_id})")
     if args.video is not None:
         from mjreinforce.policies.video import record_video
@@ -141,7 +145,6 @@ def run(args: argparse.Namespace) -> int:
         )
     result = evaluate_policy(trained, args.episodes, seed, not args.stochastic, args.physics, args.backend)
     summary = result.summary()
-    out = args.out or default_output(args.path)
     write_json_atomic(
         out,
         {
