@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 from mjreinforce import config as cfgmod
@@ -87,6 +88,10 @@ def resolve_config(args: argparse.Namespace) -> tuple[cfgmod.Config, str]:
     return cfgmod.validate(cfg), preset
 
 
+EXIT_DIVERGED = 3
+"""Exit code of ``train`` when every seed ended but at least one diverged (its ``summary.json`` says why)."""
+
+
 def run(args: argparse.Namespace) -> int:
     check_cli("--workers", args.workers)
     if args.resume is not None:
@@ -95,8 +100,7 @@ def run(args: argparse.Namespace) -> int:
         result = resume_run(
             args.resume, quiet=args.quiet, plot=not args.no_plot, workers=args.workers or min(os.cpu_count() or 1, 2)
         )
-        _report(result)
-        return 0
+        return _report(result)
     cfg, preset = resolve_config(args)
     from mjreinforce.training.run import train  # imports torch: after the cheap checks
 
@@ -107,11 +111,11 @@ def run(args: argparse.Namespace) -> int:
     result = train(
         cfg, out, overwrite=args.overwrite, quiet=args.quiet, preset=preset, plot=not args.no_plot, workers=workers
     )
-    _report(result)
-    return 0
+    return _report(result)
 
 
-def _report(result) -> None:  # type: ignore[no-untyped-def]
+def _report(result) -> int:  # type: ignore[no-untyped-def]
+    """Print the run's outcome; one stderr line per diverged seed. Returns the exit code."""
     print(f"run directory: {result.run_dir}")
     for seed, r in result.seeds.items():
         print(
@@ -120,3 +124,16 @@ def _report(result) -> None:  # type: ignore[no-untyped-def]
         )
     for path in result.plots:
         print(f"plot: {path}")
+    diverged = [r for r in result.seeds.values() if r.status == "diverged"]
+    for r in diverged:
+        print(f"mjreinforce train: {divergence_line(result.run_dir, r)}", file=sys.stderr)
+    return EXIT_DIVERGED if diverged else 0
+
+
+def divergence_line(run_dir: Path, r) -> str:  # type: ignore[no-untyped-def]
+    """``seed 1 diverged at update 37 (policy loss is nan); the last good checkpoint is kept``."""
+    from mjreinforce.runs.layout import seed_dir
+
+    kept = (seed_dir(run_dir, r.seed) / "checkpoints" / "latest.json").exists()
+    after = "the last good checkpoint is kept" if kept else "no checkpoint was written before it"
+    return f"seed {r.seed} diverged at update {r.diverged_at_update} ({r.divergence}); {after}"

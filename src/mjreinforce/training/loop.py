@@ -46,6 +46,9 @@ class SeedResult:
     best_eval_mean_return: float | None = None
     steps_to_target: int | None = None
     seconds_to_target: float | None = None
+    diverged_at_update: int | None = None
+    divergence: str | None = None
+    """With status "diverged": what was not finite after update ``diverged_at_update``, e.g. "policy loss is nan"."""
 
 
 class Budget:
@@ -73,6 +76,8 @@ def train_seed(cfg: Config, seed: int, out: Path, progress: Progress, resume: bo
 
     With ``resume`` the seed continues from its latest checkpoint (tables cut back to it).
     The first Ctrl-C finishes the current update, writes a checkpoint and stops the seed.
+    An update that leaves a non-finite loss, gradient norm, std or weight (:meth:`Learner.divergence`) ends the
+    seed with status "diverged" and no checkpoint of that state: the last good checkpoint stays the latest.
     """
     torch.set_num_threads(cfg.torch_threads)
     spec = inspect_env(cfg.env_id)
@@ -90,6 +95,7 @@ def train_seed(cfg: Config, seed: int, out: Path, progress: Progress, resume: bo
     budget = Budget(cfg)
     start = time.perf_counter() - counters.wall_seconds
     status = "failed"
+    diverged: tuple[int, str] | None = None
 
     def wall() -> float:
         return time.perf_counter() - start
@@ -141,6 +147,10 @@ def train_seed(cfg: Config, seed: int, out: Path, progress: Progress, resume: bo
                 rate = collector.env_steps / max(wall(), 1e-9)
                 logs.update(metrics, rate, collector.env_steps)
                 report(rate)
+                reason = learner.divergence(metrics)
+                if reason is not None:
+                    diverged = (counters.updates, reason)  # critical: no evaluation or checkpoint of this state
+                    break
                 # 5. evaluate (deterministic, separate envs, fixed seeds) and stop at the target
                 if cfg.eval_every and counters.updates % cfg.eval_every == 0:
                     evaluation = run_episodes(
@@ -155,13 +165,14 @@ def train_seed(cfg: Config, seed: int, out: Path, progress: Progress, resume: bo
                     save_checkpoint()
                 if interrupt.requested:
                     break
-            status = "interrupted" if interrupt.requested else "finished"
-            save_checkpoint()
+            status = "diverged" if diverged else "interrupted" if interrupt.requested else "finished"
+            if not diverged:
+                save_checkpoint()
         except KeyboardInterrupt:
             status = "interrupted"  # a second Ctrl-C: stop now, keep the last checkpoint
             raise
         finally:
-            result = _seed_result(seed, status, counters, collector.env_steps, wall())
+            result = _seed_result(seed, status, counters, collector.env_steps, wall(), diverged)
             report(result.steps_per_second, final=True)
             write_json_atomic(out / "summary.json", result.__dict__ | {"backend": backend})
             logs.close()
@@ -185,7 +196,9 @@ def _resume(out: Path, learner: Learner, normalizer: RunningNormalizer, collecto
     return counters
 
 
-def _seed_result(seed: int, status: str, c: Counters, env_steps: int, wall: float) -> SeedResult:
+def _seed_result(
+    seed: int, status: str, c: Counters, env_steps: int, wall: float, diverged: tuple[int, str] | None
+) -> SeedResult:
     return SeedResult(
         seed=seed,
         status=status,
@@ -197,6 +210,8 @@ def _seed_result(seed: int, status: str, c: Counters, env_steps: int, wall: floa
         best_eval_mean_return=c.best_eval,
         steps_to_target=c.target_hit[0] if c.target_hit else None,
         seconds_to_target=c.target_hit[1] if c.target_hit else None,
+        diverged_at_update=diverged[0] if diverged else None,
+        divergence=diverged[1] if diverged else None,
     )
 
 
