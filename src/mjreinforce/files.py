@@ -12,13 +12,14 @@ Every file a run writes goes through here, so all of them share one behaviour:
 from __future__ import annotations
 
 import csv
+import errno
 import hashlib
 import io
 import json
 import os
 import secrets
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,11 @@ def _new_file(path: Path, flags: int) -> int:
     return os.open(path, flags | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, FILE_MODE)
 
 
+def _temp_path(path: Path, suffix: str = "") -> Path:
+    """A fresh temporary name beside ``path``: ``.<name>.<16 hex>.tmp<suffix>``."""
+    return path.with_name(f".{path.name}.{secrets.token_hex(_TOKEN_HEX // 2)}{_TEMP_SUFFIX}{suffix}")
+
+
 @contextmanager
 def atomic_output(path: Path, suffix: str = "") -> Iterator[Path]:
     """Yield a fresh temporary path beside ``path`` for the caller to write (by name: a video encoder,
@@ -50,7 +56,7 @@ def atomic_output(path: Path, suffix: str = "") -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(_TOKEN_HEX // 2)}{_TEMP_SUFFIX}{suffix}")
+    tmp = _temp_path(path, suffix)
     os.close(_new_file(tmp, os.O_WRONLY))
     try:
         yield tmp
@@ -92,6 +98,44 @@ def is_temp_file(name: str) -> bool:
     if len(token) == _TOKEN_HEX:
         return all(c in "0123456789abcdef" for c in token)
     return len(token) == 8 and all(c in "abcdefghijklmnopqrstuvwxyz0123456789_" for c in token)
+
+
+def os_error_text(exc: OSError) -> str:
+    """One line for an operating-system error: the path (a temporary file named as the file it was to become)
+    and the reason, e.g. ``"/runs/a/summary.json: No space left on device"``."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    paths = [_target_name(str(name)) for name in (exc.filename, exc.filename2) if name is not None]
+    return f"{' -> '.join(paths)}: {reason}" if paths else reason
+
+
+def _target_name(name: str) -> str:
+    """``dir/.summary.json.<token>.tmp`` -> ``dir/summary.json``; any other path unchanged."""
+    path = Path(name)
+    if not is_temp_file(path.name):
+        return name
+    return str(path.with_name(path.name[1:].split(_TEMP_SUFFIX)[0].rpartition(".")[0]))
+
+
+def probe_writable(path: Path) -> None:
+    """Check now that ``path`` can be written later: create its missing parent directories and a temporary file
+    beside it, then remove both again. Raises OSError naming the place that cannot be written, or
+    IsADirectoryError when ``path`` is a directory."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+    missing = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
+    first = path.parent.parents[len(missing) - 1] if missing else path.parent  # the nearest existing ancestor
+    if not first.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(first))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = _temp_path(path)
+        os.close(_new_file(tmp, os.O_WRONLY))
+        tmp.unlink()
+    finally:
+        for directory in missing:  # innermost first
+            with suppress(OSError):
+                directory.rmdir()
 
 
 def remove_stale_temp_files(directory: Path) -> list[Path]:

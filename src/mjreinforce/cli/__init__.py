@@ -1,5 +1,10 @@
 """Command-line interface: ``mjreinforce <command> ...``; each command is a module here with
-``add_parser(subparsers)`` and ``run(args) -> int``. Nothing in the library imports this package."""
+``add_parser(subparsers)`` and ``run(args) -> int``. Nothing in the library imports this package.
+
+Exit codes: 0 success; 2 bad input (a :class:`UserError`, or an operating-system error such as a read-only or
+full disk: one line ``mjreinforce <command>: error: ...`` on stderr, no traceback); 3 ``train`` ran but a seed
+diverged (:data:`mjreinforce.cli.train.EXIT_DIVERGED`); 130 interrupted.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ import signal
 import sys
 from types import ModuleType
 
-from mjreinforce.errors import UserError
+from mjreinforce.errors import UserError, one_line
 
 
 class _Parser(argparse.ArgumentParser):
@@ -48,7 +53,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.run(args))
     except UserError as exc:
-        print(f"mjreinforce {args.command}: error: {exc}", file=sys.stderr)
+        print(f"mjreinforce {args.command}: error: {one_line(exc)}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # read-only, no space, not a directory, exists, permission: the user's to fix
+        from mjreinforce.files import os_error_text
+
+        print(f"mjreinforce {args.command}: error: {one_line(os_error_text(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:  # Ctrl-C: 130; SIGTERM (training.interrupt.Terminated): 143
         print(f"mjreinforce {args.command}: interrupted", file=sys.stderr)

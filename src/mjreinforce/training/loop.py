@@ -52,6 +52,9 @@ class SeedResult:
     """Env steps simulated by evaluations (their cost, beside ``env_steps`` of training)."""
     steps_to_target: int | None = None
     seconds_to_target: float | None = None
+    diverged_at_update: int | None = None
+    divergence: str | None = None
+    """With status "diverged": what was not finite after update ``diverged_at_update``, e.g. "policy loss is nan"."""
 
 
 class Budget:
@@ -81,6 +84,8 @@ def train_seed(cfg: Config, seed: int, out: Path, progress: Progress, resume: bo
     verified them with :func:`mjreinforce.training.resume.verify_seed`). A symlinked seed, ``checkpoints/``
     or ``tb/`` directory is refused. The first Ctrl-C or SIGTERM finishes the current update, writes a
     checkpoint and stops the seed.
+    An update that leaves a non-finite loss, gradient norm, std or weight (:meth:`Learner.divergence`) ends the
+    seed with status "diverged" and no checkpoint of that state: the last good checkpoint stays the latest.
     """
     torch.set_num_threads(cfg.torch_threads)
     spec = inspect_env(cfg.env_id)
@@ -104,6 +109,7 @@ def train_seed(cfg: Config, seed: int, out: Path, progress: Progress, resume: bo
     budget = Budget(cfg)
     start = time.perf_counter() - counters.wall_seconds
     status = "failed"
+    diverged: tuple[int, str] | None = None
 
     def wall() -> float:
         return time.perf_counter() - start
@@ -167,6 +173,10 @@ def train_seed(cfg: Config, seed: int, out: Path, progress: Progress, resume: bo
                 rate = collector.env_steps / max(wall(), 1e-9)
                 logs.update(metrics, rate, collector.env_steps)
                 report(rate)
+                reason = learner.divergence(metrics)
+                if reason is not None:
+                    diverged = (counters.updates, reason)  # critical: no evaluation or checkpoint of this state
+                    break
                 # 5. evaluate (deterministic, one reused vector env, fixed seeds) and stop at the target
                 if eval_due(cfg, counters.updates, steps_before, collector.env_steps) and evaluate():
                     counters.target_hit = (collector.env_steps, wall())
@@ -176,15 +186,16 @@ def train_seed(cfg: Config, seed: int, out: Path, progress: Progress, resume: bo
                     save_checkpoint()
                 if interrupt.requested:
                     break
-            status = "interrupted" if interrupt.requested else "finished"
+            status = "diverged" if diverged else "interrupted" if interrupt.requested else "finished"
             if status == "finished" and evaluator is not None and counters.last_eval_steps != collector.env_steps:
                 evaluate()  # the final policy is always evaluated
-            save_checkpoint()
+            if not diverged:
+                save_checkpoint()
         except KeyboardInterrupt:
             status = "interrupted"  # a second Ctrl-C or SIGTERM: stop now, keep the last checkpoint
             raise
         finally:
-            result = _seed_result(seed, status, counters, collector.env_steps, wall())
+            result = _seed_result(seed, status, counters, collector.env_steps, wall(), diverged)
             report(result.steps_per_second, final=True)
             write_json_atomic(out / "summary.json", result.__dict__ | {"backend": backend})
             logs.close()
@@ -205,7 +216,9 @@ def eval_due(cfg: Config, updates: int, steps_before: int, steps_now: int) -> bo
     return bool(cfg.eval_every) and updates % cfg.eval_every == 0
 
 
-def _seed_result(seed: int, status: str, c: Counters, env_steps: int, wall: float) -> SeedResult:
+def _seed_result(
+    seed: int, status: str, c: Counters, env_steps: int, wall: float, diverged: tuple[int, str] | None
+) -> SeedResult:
     return SeedResult(
         seed=seed,
         status=status,
@@ -219,6 +232,8 @@ def _seed_result(seed: int, status: str, c: Counters, env_steps: int, wall: floa
         eval_env_steps=c.eval_env_steps,
         steps_to_target=c.target_hit[0] if c.target_hit else None,
         seconds_to_target=c.target_hit[1] if c.target_hit else None,
+        diverged_at_update=diverged[0] if diverged else None,
+        divergence=diverged[1] if diverged else None,
     )
 
 

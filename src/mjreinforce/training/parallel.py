@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from mjreinforce.config import Config
 from mjreinforce.errors import UserError, error_line
-from mjreinforce.files import read_json, write_json_atomic
+from mjreinforce.files import os_error_text, read_json, write_json_atomic
 from mjreinforce.runs.layout import seed_dir
 from mjreinforce.training.interrupt import STOP_SIGNALS
 from mjreinforce.training.progress import Progress, ProgressEvent
@@ -47,7 +47,7 @@ KILL_SECONDS = 5.0
 def mark_seed_failed(out: Path, seed: int, exc: BaseException) -> str:
     """Record a failed seed in ``out/summary.json`` (status "failed", the error line and the
     traceback, on top of whatever the trainer wrote) and return the error line. Never raises."""
-    message = error_line(exc)
+    message = os_error_text(exc) if isinstance(exc, OSError) else error_line(exc)
     summary = read_json(out / "summary.json") | {
         "seed": seed,
         "status": "failed",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from mjreinforce.runs.ownership import (
     record_entries,
     write_marker,
 )
+from mjreinforce.runs.reading import read_json_file
 from mjreinforce.training.interrupt import sigterm_raises
 from mjreinforce.training.loop import SeedResult, train_seed
 from mjreinforce.training.progress import Progress, make_progress
@@ -175,17 +175,28 @@ def resume_run(run_dir: Path | str, **kwargs: Any) -> RunResult:
     run_dir = check_run_path(run_dir, allow_cwd=True)
     if not (run_dir / "config.toml").is_file():
         raise UserError(f"cannot resume {run_dir}: no config.toml there (not a mjreinforce run directory)")
-    cfg = config_mod.from_dict(config_mod.read_toml(run_dir / "config.toml"))
+    raw = config_mod.read_toml(run_dir / "config.toml")  # a malformed file: a UserError naming it
+    try:
+        cfg = config_mod.from_dict(raw)
+    except UserError as exc:
+        raise UserError(f"cannot resume {run_dir}: {run_dir / 'config.toml'} holds a bad config: {exc}") from None
     return train(cfg, run_dir, resume=True, **kwargs)
 
 
+DONE_STATUSES = ("finished", "diverged")
+"""Seeds with these statuses are kept as they are on resume (a diverged seed would diverge again)."""
+
+
 def _finished_seeds(run_dir: Path, cfg: Config) -> dict[int, SeedResult]:
-    """Results of the seeds whose summary says finished (kept as they are on resume)."""
+    """Results of the seeds whose summary says finished or diverged; a corrupted summary is a UserError."""
     out: dict[int, SeedResult] = {}
     for seed in cfg.seeds:
         path = seed_dir(run_dir, seed) / "summary.json"
         if path.exists():
-            data = json.loads(path.read_text())
-            if data.get("status") == "finished":
-                out[seed] = SeedResult(**{k: data[k] for k in SeedResult.__dataclass_fields__ if k in data})
+            data = read_json_file(path)
+            if data.get("status") in DONE_STATUSES:
+                try:
+                    out[seed] = SeedResult(**{k: data[k] for k in SeedResult.__dataclass_fields__ if k in data})
+                except TypeError:
+                    raise UserError(f"{path} is corrupted: it lacks fields of a seed summary") from None
     return out
