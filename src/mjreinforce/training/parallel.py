@@ -32,7 +32,7 @@ from mjreinforce.config import Config
 from mjreinforce.errors import UserError, error_line
 from mjreinforce.files import os_error_text, read_json, write_json_atomic
 from mjreinforce.runs.layout import seed_dir
-from mjreinforce.training.interrupt import STOP_SIGNALS
+from mjreinforce.training.interrupt import STOP_SIGNALS, GracefulInterrupt
 from mjreinforce.training.progress import Progress, ProgressEvent
 
 if TYPE_CHECKING:
@@ -110,6 +110,11 @@ def _worker_main(cfg: Config, seed: int, out: Path, queue: Any, parent_pid: int,
         queue.put(("failed", seed, mark_seed_failed(out, seed, exc)))
     else:
         queue.put(("finished", seed, result))
+    # critical: the outcome is sent and the seed's files are closed; skip the interpreter's teardown (torch,
+    # MuJoCo: seconds of CPU on a loaded machine), so a stopped run's workers are gone at once
+    queue.close()
+    queue.join_thread()
+    os._exit(0)
 
 
 @contextmanager
@@ -245,17 +250,22 @@ def run_seeds_parallel(
     seeds = tuple(cfg.seeds) if seeds is None else seeds
     pending = list(seeds)
     pool = _SeedWorkers(cfg, Path(run_dir), progress, resume)
-    try:
-        while pending or pool.running:
-            while pending and len(pool.running) < workers:
-                pool.start(pending.pop(0))
-            pool.pump(0.2)
-            pool.reap()
-    except BaseException:
-        pool.stop()
-        raise
-    finally:
-        pool.close()
+    # critical: the first Ctrl-C or SIGTERM only sets a flag, so it never tears a message half-read from the
+    # queue (a torn pipe cannot be drained, and workers blocked on it wait out the whole grace period)
+    with GracefulInterrupt() as interrupt:
+        try:
+            while pending or pool.running:
+                while pending and len(pool.running) < workers:
+                    pool.start(pending.pop(0))
+                pool.pump(0.2)
+                pool.reap()
+                if interrupt.requested:
+                    raise interrupt.exception()
+        except BaseException:
+            pool.stop()
+            raise
+        finally:
+            pool.close()
     kinds = {s: pool.outcomes.get(s, ("failed", None))[0] for s in seeds}
     finished = {s: pool.outcomes[s][1] for s in seeds if kinds[s] == "finished"}
     if not finished:
