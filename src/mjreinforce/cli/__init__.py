@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 from types import ModuleType
 
 from mjreinforce.errors import UserError, one_line
@@ -44,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MUJOCO_GL", "osmesa")
     os.environ.setdefault("PYOPENGL_PLATFORM", "osmesa")
     args = build_parser().parse_args(argv)
+    threading.excepthook = _thread_excepthook
     try:
         import mujoco  # noqa: F401  -- fails at import on a bad MUJOCO_GL value
     except (ImportError, RuntimeError) as exc:
@@ -62,6 +64,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"mjreinforce {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _thread_excepthook(hook_args: threading.ExceptHookArgs) -> None:
+    """No traceback for an OSError in a helper thread (TensorBoard's writer on a full disk): the thread's
+    owner raises it again in the main thread, where :func:`main` turns it into one line."""
+    if not issubclass(hook_args.exc_type, OSError):
+        threading.__excepthook__(hook_args)
 
 
 def _mujoco_import_error(exc: BaseException) -> str:
