@@ -42,6 +42,18 @@ def _new_file(path: Path, flags: int) -> int:
     return os.open(path, flags | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, FILE_MODE)
 
 
+@contextmanager
+def errors_name(path: Path) -> Iterator[None]:
+    """Give an OSError raised inside without a file name (a failed ``write``, ``flush`` or ``fsync``: a full
+    disk) the name ``path``, so that its one-line report says where."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is not None:
+            raise
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
+
+
 def _temp_path(path: Path, suffix: str = "") -> Path:
     """A fresh temporary name beside ``path``: ``.<name>.<16 hex>.tmp<suffix>``."""
     return path.with_name(f".{path.name}.{secrets.token_hex(_TOKEN_HEX // 2)}{_TEMP_SUFFIX}{suffix}")
@@ -59,12 +71,13 @@ def atomic_output(path: Path, suffix: str = "") -> Iterator[Path]:
     tmp = _temp_path(path, suffix)
     os.close(_new_file(tmp, os.O_WRONLY))
     try:
-        yield tmp
-        fd = os.open(tmp, os.O_RDONLY | os.O_NOFOLLOW)
-        try:
-            os.fsync(fd)  # critical: data on disk before the rename makes it visible
-        finally:
-            os.close(fd)
+        with errors_name(path):
+            yield tmp
+            fd = os.open(tmp, os.O_RDONLY | os.O_NOFOLLOW)
+            try:
+                os.fsync(fd)  # critical: data on disk before the rename makes it visible
+            finally:
+                os.close(fd)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -190,16 +203,18 @@ class CsvLog:
             self.write(columns)
 
     def write(self, row: tuple[Any, ...]) -> None:
-        self._buffer.seek(0)
-        self._buffer.truncate()
-        self._writer.writerow(row)
-        data = self._buffer.getvalue().encode()
-        self._file.write(data)
-        self._file.flush()
-        self.sha256.update(data)
+        with errors_name(self.path):
+            self._buffer.seek(0)
+            self._buffer.truncate()
+            self._writer.writerow(row)
+            data = self._buffer.getvalue().encode()
+            self._file.write(data)
+            self._file.flush()
+            self.sha256.update(data)
 
     def close(self) -> None:
-        self._file.close()
+        with errors_name(self.path):
+            self._file.close()
 
 
 def truncate_csv(path: Path, keep_rows: int) -> None:

@@ -12,6 +12,7 @@ import argparse
 import os
 import signal
 import sys
+import threading
 from types import ModuleType
 
 from mjreinforce.errors import UserError, one_line
@@ -45,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MUJOCO_GL", "osmesa")
     os.environ.setdefault("PYOPENGL_PLATFORM", "osmesa")
     args = build_parser().parse_args(argv)
+    threading.excepthook = _thread_excepthook
     try:
         import mujoco  # noqa: F401  -- fails at import on a bad MUJOCO_GL value
     except (ImportError, RuntimeError) as exc:
@@ -63,6 +65,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as exc:  # Ctrl-C: 130; SIGTERM (training.interrupt.Terminated): 143
         print(f"mjreinforce {args.command}: interrupted", file=sys.stderr)
         return 128 + int(getattr(exc, "signum", signal.SIGINT))
+
+
+def _thread_excepthook(hook_args: threading.ExceptHookArgs) -> None:
+    """No traceback for an OSError in a helper thread (TensorBoard's writer on a full disk): the thread's
+    owner raises it again in the main thread, where :func:`main` turns it into one line."""
+    if not issubclass(hook_args.exc_type, OSError):
+        threading.__excepthook__(hook_args)
 
 
 def _mujoco_import_error(exc: BaseException) -> str:

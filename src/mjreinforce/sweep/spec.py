@@ -137,7 +137,8 @@ def _check_size(what: str, size: int, allow_large: bool) -> None:
     """Refuse a sweep larger than its documented limit unless ``allow_large`` (``--allow-large``)."""
     limit = int(CLI_BOUNDS[what].high)
     if size > limit and not allow_large:
-        raise UserError(f"the sweep has {shown(size)} {what}, more than {limit}; pass --allow-large to run it anyway")
+        label = "grid points" if what == "grid points" else "random samples (num_samples)"
+        raise UserError(f"the sweep has {shown(size)} {label}, more than {limit}; pass --allow-large to run it anyway")
 
 
 def _option(raw: dict[str, Any], key: str, choices: Any, default: str) -> str:
