@@ -126,6 +126,7 @@ def _metrics(**changes: float | None) -> UpdateMetrics:
         explained_variance=None,
         grad_norm=2.0,
         learning_rate=1e-3,
+        value_learning_rate=1e-3,
     )
     return UpdateMetrics(**{**values, **changes})  # type: ignore[arg-type]
 
