@@ -110,7 +110,9 @@ def test_os_error_text_names_the_path_and_the_target_of_a_temp_file(tmp_path: Pa
     assert os_error_text(OSError(28, "No space left on device", str(temp))) == (
         f"{tmp_path / 'summary.json'}: No space left on device"
     )
-    assert os_error_text(OSError(18, "Invalid cross-device link", "a", None, "b")) == "a -> b: Invalid cross-device link"
+    assert (
+        os_error_text(OSError(18, "Invalid cross-device link", "a", None, "b")) == "a -> b: Invalid cross-device link"
+    )
     assert os_error_text(OSError(28, "No space left on device")) == "No space left on device"
 
 

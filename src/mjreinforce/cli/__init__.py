@@ -76,7 +76,7 @@ def _thread_excepthook(hook_args: threading.ExceptHookArgs) -> None:
 def _mujoco_import_error(exc: BaseException) -> str:
     """One line for a failed ``import mujoco``; a bad MUJOCO_GL gets the renderer fix hint."""
     if "MUJOCO_GL" in str(exc):
-        from mjreinforce.policies.video import check_gl_settings
+        from mjreinforce.policies.gl_settings import check_gl_settings
 
         try:
             check_gl_settings()

@@ -112,7 +112,7 @@ def default_output(path: Path) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     if args.video is not None:
-        from mjreinforce.policies.video import check_gl_settings
+        from mjreinforce.policies.gl_settings import check_gl_settings
 
         check_gl_settings()  # before anything imports mujoco: a bad MUJOCO_GL breaks that import
     check_flags(args)
