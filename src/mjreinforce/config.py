@@ -17,8 +17,9 @@ from typing import Any, Literal
 
 import tomli_w
 
+from mjreinforce.config_bounds import BATCH_BOUND, BOUNDS, LENGTH_BOUNDS, LOG_STD_MAX, LOG_STD_MIN, check_number
 from mjreinforce.config_values import coerce_to, did_you_mean
-from mjreinforce.errors import UserError
+from mjreinforce.errors import UserError, one_line
 from mjreinforce.files import atomic_write
 
 Backend = Literal["auto", "gymnasium", "envpool"]
@@ -30,10 +31,6 @@ LrSchedule = Literal["constant", "linear"]
 Optimizer = Literal["adam", "adamw"]
 
 DEFAULT_PRESET = "vpg"
-
-LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
-"""The ``mlp`` policy's log-std is clamped to this range in the forward pass (std from 2e-9 to 7.39);
-outside it the gradient is zero, so ``init_log_std`` must lie inside it."""
 
 
 @dataclass(frozen=True)
@@ -178,55 +175,23 @@ _DEFAULTS = {f.name: f.default for f in fields(Config)}
 
 
 def validate(cfg: Config) -> Config:
-    """Return ``cfg`` unchanged or raise :class:`UserError` naming the first bad field."""
+    """Return ``cfg`` unchanged or raise :class:`UserError` naming the first bad field.
+
+    Every number must be finite and inside its bound in :data:`mjreinforce.config_bounds.BOUNDS` (list fields:
+    each element, and their length in ``LENGTH_BOUNDS``); then the rules that tie fields together.
+    """
     if (cfg.total_episodes is None) == (cfg.total_steps is None):
         raise UserError("set exactly one of total_episodes (--episodes) and total_steps (--steps)")
-    for name in ("total_episodes", "total_steps"):
-        value = getattr(cfg, name)
-        if value is not None and value <= 0:
-            raise UserError(f"{name} must be a positive integer, got {value}")
-    if not 0.0 < cfg.gamma <= 1.0:
-        raise UserError(f"gamma must be in (0, 1], got {cfg.gamma}")
-    if not 0.0 <= cfg.gae_lambda <= 1.0:
-        raise UserError(f"gae_lambda must be in [0, 1], got {cfg.gae_lambda}")
-    for name in ("learning_rate", "value_learning_rate"):
-        if getattr(cfg, name) <= 0:
-            raise UserError(f"{name} must be > 0, got {getattr(cfg, name)}")
-    if cfg.num_envs < 1:
-        raise UserError(f"num_envs must be >= 1, got {cfg.num_envs}")
-    if cfg.rollout_steps < 0:
-        raise UserError(f"rollout_steps must be >= 1 (or 0 for one episode per update), got {cfg.rollout_steps}")
-    if cfg.env_workers < 0:
-        raise UserError(f"env_workers must be >= 0, got {cfg.env_workers}")
-    if not cfg.seeds:
-        raise UserError("seeds must list at least one seed")
-    if any(not 0 <= s < 2**31 for s in cfg.seeds):
-        raise UserError(f"seeds must be integers in [0, 2^31), got {list(cfg.seeds)}")
+    _check_bounds(cfg)
+    check_number("rollout_steps * num_envs", cfg.rollout_steps * cfg.num_envs, BATCH_BOUND)
     if len(set(cfg.seeds)) != len(cfg.seeds):
         raise UserError(f"seeds must be distinct, got {list(cfg.seeds)}")
     if cfg.advantage == "gae" and not cfg.use_critic:
         raise UserError("advantage = 'gae' needs use_critic = true")
     if cfg.policy == "tutorial" and cfg.action_bound != "clip":
         raise UserError("the tutorial policy supports only action_bound = 'clip'")
-    for name in ("value_iterations", "eval_episodes", "stats_window", "log_every_episodes", "torch_threads"):
-        if getattr(cfg, name) < 1:
-            raise UserError(f"{name} must be >= 1, got {getattr(cfg, name)}")
     if cfg.eval_every and cfg.eval_every_steps:
         raise UserError("set one of eval_every_steps (env steps) and eval_every (updates), not both")
-    for name in ("eval_every", "eval_every_steps", "checkpoint_every"):
-        if getattr(cfg, name) < 0:
-            raise UserError(f"{name} must be >= 0, got {getattr(cfg, name)}")
-    if cfg.max_grad_norm is not None and cfg.max_grad_norm <= 0:
-        raise UserError(f"max_grad_norm must be > 0, got {cfg.max_grad_norm}")
-    if cfg.entropy_coef < 0:
-        raise UserError(f"entropy_coef must be >= 0, got {cfg.entropy_coef}")
-    if any(h < 1 for h in cfg.hidden_sizes) or not cfg.hidden_sizes:
-        raise UserError(f"hidden_sizes must be positive widths, got {list(cfg.hidden_sizes)}")
-    if not LOG_STD_MIN <= cfg.init_log_std <= LOG_STD_MAX:
-        raise UserError(
-            f"init_log_std must be in [{LOG_STD_MIN:g}, {LOG_STD_MAX:g}] (the log-std is clamped to that range), "
-            f"got {cfg.init_log_std}"
-        )
     if not cfg.use_critic:
         if not cfg.episode_mode and not cfg.accept_zero_bootstrap:
             raise UserError(
@@ -245,6 +210,20 @@ def validate(cfg: Config) -> Config:
     return cfg
 
 
+def _check_bounds(cfg: Config) -> None:
+    """Every numeric field (every element of a list field) finite and inside its bound; list lengths too."""
+    for name, bound in BOUNDS.items():
+        value = getattr(cfg, name)
+        if isinstance(value, tuple):
+            check_number(f"number of {name}", len(value), LENGTH_BOUNDS[name])
+            for i, item in enumerate(value):
+                check_number(f"{name}[{i}]", item, bound)
+        elif value is not None:
+            check_number(name, value, bound)
+    for name in ("physics", "randomize"):
+        check_number(f"number of {name}", len(getattr(cfg, name)), LENGTH_BOUNDS[name])
+
+
 # --------------------------------------------------------------------------
 # Raw values (TOML or --set strings): coerced to the field types by config_values
 # --------------------------------------------------------------------------
@@ -254,6 +233,21 @@ _HINTS = typing.get_type_hints(Config)
 def _coerce(name: str, value: Any) -> Any:
     """Convert a TOML value or a ``--set`` string to the declared type of ``name``."""
     return coerce_to(name, _HINTS[name], value)
+
+
+def check_field(name: str, value: Any) -> Any:
+    """One raw value of field ``name`` coerced to its type and checked against its bound (each element of a
+    list); the rules between fields are :func:`validate`'s. Returns the coerced value or raises UserError."""
+    if name not in FIELD_NAMES:
+        raise UserError(f"unknown config key {name!r}{did_you_mean(name, FIELD_NAMES)}")
+    coerced = _coerce(name, value)
+    bound = BOUNDS.get(name)
+    if bound is not None and isinstance(coerced, tuple):
+        for i, item in enumerate(coerced):
+            check_number(f"{name}[{i}]", item, bound)
+    elif bound is not None and coerced is not None:
+        check_number(name, coerced, bound)
+    return coerced
 
 
 def with_overrides(cfg: Config, values: dict[str, Any]) -> Config:
@@ -285,14 +279,15 @@ def parse_set(items: list[str]) -> dict[str, str]:
 # TOML
 # --------------------------------------------------------------------------
 def read_toml(path: Path) -> dict[str, Any]:
-    """Read a TOML file into a dict; a missing or malformed file is a :class:`UserError`."""
+    """Read a TOML file into a dict; a missing or malformed file (bad syntax, bad UTF-8) is a :class:`UserError`;
+    other OS errors (a directory, no permission) propagate."""
     try:
         with open(path, "rb") as f:
             return tomllib.load(f)
     except FileNotFoundError:
         raise UserError(f"config file not found: {path}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"config file {path} is not valid TOML: {exc}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"config file {path} is not valid TOML: {one_line(exc)}") from None
 
 
 def load_toml(path: Path, base: Config | None = None) -> Config:
@@ -394,9 +389,12 @@ def resolve(
 
 
 __all__ = [
+    "LOG_STD_MAX",
+    "LOG_STD_MIN",
     "Config",
     "DEFAULT_PRESET",
     "FIELD_NAMES",
+    "check_field",
     "dumps",
     "from_dict",
     "env_name",

@@ -3,19 +3,22 @@
 The conversion is driven by the type hint alone, so it knows nothing about :class:`~mjreinforce.config.Config`:
 ``X | None`` accepts None/"none"/"null"/"", ``Literal`` one of its values, ``tuple[T, ...]`` a list, a TOML
 array string or a comma-separated string, and ``bool``/``int``/``float``/``str`` their usual spellings (an
-int may be written as an integral float, ``1e5``). A bad value is a one-line :class:`UserError`.
+int may be written as an integral float, ``1e5``). Floats must be finite: NaN, ``inf`` and overflows such as
+``1e400`` are refused here; ranges are checked by :func:`mjreinforce.config.validate`. A bad value is a
+one-line :class:`UserError`.
 """
 
 from __future__ import annotations
 
 import difflib
+import math
 import tomllib
 import types
 import typing
 from collections.abc import Iterable
 from typing import Any, Literal
 
-from mjreinforce.errors import UserError
+from mjreinforce.errors import UserError, shown
 
 
 def coerce_to(name: str, hint: Any, value: Any) -> Any:
@@ -29,18 +32,18 @@ def coerce_to(name: str, hint: Any, value: Any) -> Any:
         return coerce_to(name, inner, value)
     if origin is Literal:
         if value not in args:
-            raise UserError(f"{name} must be one of {', '.join(map(str, args))}; got {value!r}")
+            raise UserError(f"{name} must be one of {', '.join(map(str, args))}; got {shown(value)}")
         return value
     if origin is tuple:
         if isinstance(value, str) and value.strip().startswith("["):
             try:  # a TOML array, e.g. --set 'randomize=["gravity=-12:-7"]'
                 value = tomllib.loads(f"v = {value}")["v"]
             except tomllib.TOMLDecodeError:
-                raise UserError(f"{name} must be a list such as [1, 2], got {value!r}") from None
+                raise UserError(f"{name} must be a list such as [1, 2], got {shown(value)}") from None
         elif isinstance(value, str):
             value = [v for v in value.replace(" ", "").split(",") if v] if value.strip() else []
         if not isinstance(value, (list, tuple)):
-            raise UserError(f"{name} must be a list, got {value!r}")
+            raise UserError(f"{name} must be a list, got {shown(value)}")
         return tuple(coerce_to(name, args[0], v) for v in value)
     if hint is bool:
         if isinstance(value, bool):
@@ -49,29 +52,44 @@ def coerce_to(name: str, hint: Any, value: Any) -> Any:
             return True
         if isinstance(value, str) and value.lower() in ("false", "0", "no", "off"):
             return False
-        raise UserError(f"{name} must be true or false, got {value!r}")
+        raise UserError(f"{name} must be true or false, got {shown(value)}")
     if hint is int:
-        if isinstance(value, bool):
-            raise UserError(f"{name} must be an integer, got {value!r}")
-        try:
-            as_float = float(value)
-        except (TypeError, ValueError):
-            raise UserError(f"{name} must be an integer, got {value!r}") from None
-        if not as_float.is_integer():
-            raise UserError(f"{name} must be an integer, got {value!r}")
-        return int(as_float)
+        return _to_int(name, value)
     if hint is float:
-        if isinstance(value, bool):
-            raise UserError(f"{name} must be a number, got {value!r}")
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            raise UserError(f"{name} must be a number, got {value!r}") from None
+        return _to_float(name, value)
     if hint is str:
         if not isinstance(value, str):
-            raise UserError(f"{name} must be a string, got {value!r}")
+            raise UserError(f"{name} must be a string, got {shown(value)}")
         return value
     raise TypeError(f"unsupported config type {hint} for {name}")  # a bug, not user input
+
+
+def _to_int(name: str, value: Any) -> int:
+    """An int, a decimal string or an integral finite float (``1e5``) -> int; anything else is a UserError."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            pass  # maybe "1e5"
+    as_float = _to_float(name, value, "an integer")
+    if not as_float.is_integer():
+        raise UserError(f"{name} must be an integer, got {shown(value)}")
+    return int(as_float)
+
+
+def _to_float(name: str, value: Any, what: str = "a number") -> float:
+    """A finite float from a number or a string; NaN and infinities (also ``1e400``) are a UserError."""
+    if isinstance(value, bool):
+        raise UserError(f"{name} must be {what}, got {shown(value)}")
+    try:
+        as_float = float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise UserError(f"{name} must be {what}, got {shown(value)}") from None
+    if not math.isfinite(as_float):
+        raise UserError(f"{name} must be a finite number, got {shown(value)}")
+    return as_float
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:

@@ -85,10 +85,10 @@ def test_a_failing_seed_is_reported_and_the_others_finish(tmp_path, capfd):
     assert summary(run_dir / "seed_1")["status"] == "finished"
     failed = summary(run_dir / "seed_2")
     assert failed["status"] == "failed"
-    assert "IsADirectoryError" in failed["error"] and "episodes.csv" in failed["error"]
+    assert "Is a directory" in failed["error"] and "episodes.csv" in failed["error"]
     lines = [line for line in capfd.readouterr().err.splitlines() if "failed" in line]
     assert len(lines) == 1
-    assert "seed 2" in lines[0] and "IsADirectoryError" in lines[0]
+    assert "seed 2" in lines[0] and "Is a directory" in lines[0]
     # the finished seed's events reached the parent's display, ending with its final event
     seed_1_events = [e for e in progress.events if e.seed == 1]
     assert seed_1_events[-1].final and seed_1_events[-1].episodes == results[1].episodes

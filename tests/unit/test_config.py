@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
+import re
 import tomllib
+import typing
 from dataclasses import fields, replace
 from importlib import resources
 from pathlib import Path
@@ -12,6 +15,7 @@ import pytest
 from mjreinforce.config import (
     FIELD_NAMES,
     Config,
+    check_field,
     env_name,
     from_dict,
     load_preset,
@@ -24,6 +28,7 @@ from mjreinforce.config import (
     validate,
     with_overrides,
 )
+from mjreinforce.config_bounds import BOUNDS, CLI_BOUNDS, LENGTH_BOUNDS, limits_table
 from mjreinforce.errors import UserError
 
 # A config that differs from the defaults in every kind of field: tuples, None, floats, bools, literals.
@@ -322,6 +327,97 @@ def test_set_accepts_a_toml_array_for_list_keys() -> None:
     assert cfg.randomize == ("gravity=-12:-7", "body_mass.pole=0.5:2")
     with pytest.raises(UserError, match="randomize must be a list"):
         with_overrides(Config(), {"randomize": "[unclosed"})
+
+
+# --------------------------------------------------------------------------
+# bounds: every number finite and inside the one table in config_bounds
+# --------------------------------------------------------------------------
+
+
+def _numeric(hint: object) -> bool:
+    return hint in (int, float) or any(_numeric(arg) for arg in typing.get_args(hint))
+
+
+def test_every_numeric_field_has_a_bound() -> None:
+    hints = typing.get_type_hints(Config)
+    numeric = {f.name for f in fields(Config) if _numeric(hints[f.name])}
+    assert numeric == set(BOUNDS), sorted(numeric ^ set(BOUNDS))  # a new number field needs a bound
+    assert {"seeds", "hidden_sizes"} <= set(LENGTH_BOUNDS)
+
+
+@pytest.mark.parametrize("name", sorted(BOUNDS))
+def test_each_bound_is_enforced_at_both_ends(name: str) -> None:
+    bound = BOUNDS[name]
+    base = replace(Config(), use_critic=True) if name in ("value_learning_rate", "value_iterations") else Config()
+    for outside in (bound.low - (0 if bound.low_open else 1), bound.high + (0 if bound.high_open else 1)):
+        value = float(outside) if isinstance(bound.low, float) else int(outside)
+        changes = {name: (value,) if isinstance(getattr(Config(), name), tuple) else value}
+        with pytest.raises(UserError, match=re.escape(name)) as exc:
+            validate(replace(base, **changes))  # type: ignore[arg-type]
+        assert "\n" not in str(exc.value)
+
+
+FLOAT_FIELDS = [
+    "gamma",
+    "gae_lambda",
+    "learning_rate",
+    "value_learning_rate",
+    "entropy_coef",
+    "max_grad_norm",
+    "init_log_std",
+    "target_return",
+]
+
+
+@pytest.mark.parametrize("name", FLOAT_FIELDS)
+@pytest.mark.parametrize("text", ["nan", "inf", "-inf", "1e400", "NaN"])
+def test_non_finite_floats_are_refused_when_coerced(name: str, text: str) -> None:
+    with pytest.raises(UserError, match=f"{name} must be a finite number"):
+        with_overrides(Config(), {name: text})
+
+
+@pytest.mark.parametrize("name", FLOAT_FIELDS)
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+def test_non_finite_floats_are_refused_by_validate(name: str, value: float) -> None:
+    with pytest.raises(UserError, match=name):
+        validate(replace(Config(eval_every=1), **{name: value}))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("changes", "fragment"),
+    [
+        ({"learning_rate": "1e300"}, "learning_rate must be in (0, 1]"),
+        ({"num_envs": "1e18"}, "num_envs must be in [1, 4096]"),
+        ({"num_envs": 10**400}, "~1e400"),
+        ({"eval_episodes": "1e18"}, "eval_episodes must be in [1, 10000]"),
+        ({"use_critic": "true", "value_iterations": "1e18"}, "value_iterations must be in [1, 10000]"),
+        ({"hidden_sizes": "[64, 100000]"}, "hidden_sizes[1] must be in [1, 4096]"),
+        ({"hidden_sizes": ",".join(["8"] * 65)}, "number of hidden_sizes must be in [1, 64]"),
+        ({"seeds": "1,2147483648"}, "seeds[1] must be in [0, 2147483648)"),
+        ({"total_steps": "1e13"}, "total_steps must be in [1, 1e12]"),
+        ({"rollout_steps": 10_000, "num_envs": 4096, "use_critic": "true"}, "rollout_steps * num_envs"),
+        ({"num_envs": "1" * 5000}, "num_envs must be a finite number"),
+    ],
+)
+def test_absurd_values_are_one_line_errors(changes: dict[str, object], fragment: str) -> None:
+    with pytest.raises(UserError) as exc:
+        validate(with_overrides(Config(), changes))
+    assert fragment in str(exc.value) and "\n" not in str(exc.value) and len(str(exc.value)) < 200
+
+
+def test_check_field_checks_one_value_alone() -> None:
+    assert check_field("learning_rate", "0.5") == 0.5
+    assert check_field("hidden_sizes", [8, 8]) == (8, 8)
+    for name, value in (("learning_rate", 2.0), ("hidden_sizes", [8, 0]), ("gamma", math.nan), ("lr", 1)):
+        with pytest.raises(UserError):
+            check_field(name, value)
+
+
+def test_limits_table_lists_every_bound() -> None:
+    table = limits_table()
+    assert all(f"`{name}`" in table for name in (*BOUNDS, *CLI_BOUNDS))
+    readme = Path(__file__).resolve().parents[2] / "README.md"
+    assert table in readme.read_text(), "README's Limits table is out of date: paste config_bounds.limits_table()"
 
 
 # --------------------------------------------------------------------------

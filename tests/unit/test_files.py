@@ -12,7 +12,10 @@ from mjreinforce.files import (
     CsvLog,
     atomic_output,
     atomic_write,
+    errors_name,
     is_temp_file,
+    os_error_text,
+    probe_writable,
     remove_stale_temp_files,
     truncate_csv,
     write_json_atomic,
@@ -100,3 +103,35 @@ def test_truncate_csv_keeps_complete_rows_atomically(tmp_path: Path) -> None:
     assert path.read_text() == "h\n1\n2\n"
     truncate_csv(path, 1)
     assert path.read_text() == "h\n1\n"
+
+
+def test_os_error_text_names_the_path_and_the_target_of_a_temp_file(tmp_path: Path) -> None:
+    temp = tmp_path / ".summary.json.0123456789abcdef.tmp"
+    assert os_error_text(OSError(28, "No space left on device", str(temp))) == (
+        f"{tmp_path / 'summary.json'}: No space left on device"
+    )
+    assert (
+        os_error_text(OSError(18, "Invalid cross-device link", "a", None, "b")) == "a -> b: Invalid cross-device link"
+    )
+    assert os_error_text(OSError(28, "No space left on device")) == "No space left on device"
+
+
+def test_errors_name_gives_a_path_to_an_error_without_one(tmp_path: Path) -> None:
+    with pytest.raises(OSError) as exc, errors_name(tmp_path / "x.csv"):
+        raise OSError(28, "No space left on device")
+    assert exc.value.filename == str(tmp_path / "x.csv") and exc.value.errno == 28
+    with pytest.raises(OSError) as exc, errors_name(tmp_path / "x.csv"):
+        raise FileNotFoundError(2, "No such file or directory", "other")
+    assert exc.value.filename == "other"
+
+
+def test_probe_writable_leaves_nothing_behind(tmp_path: Path) -> None:
+    probe_writable(tmp_path / "a" / "b" / "eval.json")
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(NotADirectoryError) as exc:
+        probe_writable(tmp_path / "file" / "sub" / "eval.json")
+    assert exc.value.filename == str(tmp_path / "file")
+    with pytest.raises(IsADirectoryError):
+        probe_writable(tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == ["file"]

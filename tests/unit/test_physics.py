@@ -238,7 +238,7 @@ def test_parse_grid_gives_linspace_and_round_trips_as_specs() -> None:
     vector = parse_grid("opt.gravity=0,0,-15:0,0,-5:3")
     np.testing.assert_array_equal(vector.values, [[0, 0, -15], [0, 0, -10], [0, 0, -5]])
     assert parse_grid("body_mass.pole*=0.5:2:4").specs()[-1] == "body_mass.pole*=2"
-    for bad in ("gravity=-15:-5:1", "gravity=-15:-5:x", "gravity=-15:-5"):
+    for bad in ("gravity=-15:-5:1", "gravity=-15:-5:x", "gravity=-15:-5", "gravity=-15:-5:1001", "gravity=0:1:1e3"):
         with pytest.raises(UserError):
             parse_grid(bad)
 

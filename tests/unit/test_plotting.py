@@ -222,3 +222,35 @@ def test_plot_robustness(tmp_path: Path) -> None:
     assert [p.name for p in paths] == ["robust.png", "robust.svg"]
     assert_real_png(paths[0])
     assert_real_svg(paths[1])
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        (b"1,1,10,1.0,10,1,0,0.1\n1,2,\xff,1.0,10,1,0,0.2\n", "utf-8"),
+        (b"1,1,10,1.0,10,1,0,0.1\njunk\n", "data row 2 has 1 fields"),
+        (b"1,1,10,1.0,10,1,0,0.11,2,20,1.0,10,1,0,0.2\n", "data row 1 has 15 fields"),
+        (b"1,1,10,x,10,1,0,0.1\n", "data row 1 is not a row of numbers"),
+    ],
+)
+def test_a_corrupted_table_is_a_user_error_naming_it(tmp_path: Path, body: bytes, fragment: str) -> None:
+    seed_dir = write_seed(tmp_path / "run", 1, [1.0])
+    (seed_dir / "episodes.csv").write_bytes(HEADER.encode() + b"\n" + body)
+    with pytest.raises(UserError, match="episodes.csv is corrupted") as exc:
+        load_run(tmp_path / "run")
+    assert fragment in str(exc.value)
+
+
+@pytest.mark.parametrize("name", ["summary.json", "seed_1/summary.json", "config.toml"])
+def test_a_corrupted_json_or_toml_file_is_a_user_error_naming_it(tmp_path: Path, name: str) -> None:
+    run = write_run(tmp_path / "run", {1: 5.0})
+    (run / name).write_bytes(b"\xff{ not json = toml")
+    with pytest.raises(UserError, match=f"{name} is corrupted"):
+        load_run(run)
+
+
+def test_the_legend_counts_diverged_seeds(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "run", {1: 5.0, 2: 6.0})
+    (run / "seed_2" / "summary.json").write_text(json.dumps({"seed": 2, "status": "diverged"}))
+    assert plotting.legend_name(load_run(run)) == "run (2 seeds, 1 diverged)"
+    assert "1 diverged" in tables.summary_table([load_run(run)])["status"][0]

@@ -8,7 +8,7 @@ import torch
 
 from mjreinforce.algo.policy import make_policy, value_network
 from mjreinforce.algo.returns import Advantages, advantages_and_targets
-from mjreinforce.algo.update import Learner
+from mjreinforce.algo.update import Learner, UpdateMetrics
 from mjreinforce.config import Config
 
 OBS_DIM, ACT_DIM = 4, 2
@@ -115,3 +115,61 @@ def test_critic_converges_to_the_infinite_horizon_value_when_episodes_are_only_t
         learner.update(obs, np.zeros((T, N, ACT_DIM), dtype=np.float32), np.ones((T, N), dtype=bool), batch)
     values = learner.values(rng.uniform(-1, 1, size=(100, OBS_DIM)))
     np.testing.assert_allclose(values, 1 / (1 - gamma), rtol=0.03)
+
+
+def _metrics(**changes: float | None) -> UpdateMetrics:
+    values = dict(
+        policy_loss=0.5,
+        value_loss=1.0,
+        entropy=1.4,
+        action_std=1.0,
+        explained_variance=None,
+        grad_norm=2.0,
+        learning_rate=1e-3,
+        value_learning_rate=1e-3,
+    )
+    return UpdateMetrics(**{**values, **changes})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"policy_loss": float("nan")}, "policy loss is nan"),
+        ({"value_loss": float("inf")}, "value loss is inf"),
+        ({"grad_norm": float("inf")}, "gradient norm is inf"),
+        ({"action_std": float("nan")}, "action std is nan"),
+        ({"entropy": float("-inf")}, "entropy is -inf"),
+    ],
+)
+def test_divergence_names_the_first_non_finite_metric(changes: dict[str, float], reason: str) -> None:
+    learner = _learner(Config(use_critic=True))
+    assert learner.divergence(_metrics()) is None
+    assert learner.divergence(_metrics(**changes)) == reason
+
+
+@pytest.mark.parametrize("network", ["policy", "value"])
+def test_divergence_sees_a_non_finite_weight(network: str) -> None:
+    learner = _learner(Config(use_critic=True))
+    module = learner.policy if network == "policy" else learner.value
+    assert module is not None
+    with torch.no_grad():
+        next(module.parameters()).view(-1)[0] = float("nan")
+    assert (
+        learner.divergence(_metrics())
+        == f"a {'policy' if network == 'policy' else 'value network'} weight is not finite"
+    )
+
+
+def test_a_huge_learning_rate_update_is_seen_as_divergence() -> None:
+    cfg = Config(hidden_sizes=(256,) * 8, activation="relu", learning_rate=1.0, normalize_advantages=False)
+    learner = _learner(cfg, seed=1)
+    rng = np.random.default_rng(0)
+    obs = rng.normal(size=(64, 1, OBS_DIM)) * 10
+    raw = rng.normal(size=(64, 1, ACT_DIM)).astype(np.float32)
+    batch = _batch(rng.normal(size=(64, 1)) * 100)
+    reason = None
+    for _ in range(5):  # the trainer stops at the first divergence: a NaN policy cannot even be evaluated
+        reason = learner.divergence(learner.update(obs, raw, np.ones((64, 1), dtype=bool), batch))
+        if reason is not None:
+            break
+    assert reason is not None

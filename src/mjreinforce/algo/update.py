@@ -5,11 +5,13 @@ The learner only predicts values and steps optimizers; advantages come from :mod
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.utils import parameters_to_vector
 
 from mjreinforce.algo.policy import GaussianPolicy, ValueNetwork
 from mjreinforce.algo.returns import Advantages, normalize
@@ -125,6 +127,23 @@ class Learner:
                 float(self.value_optimizer.param_groups[0]["lr"]) if self.value_optimizer is not None else None
             ),
         )
+
+    def divergence(self, metrics: UpdateMetrics) -> str | None:
+        """Why the last update left training unusable, or None: a non-finite loss, gradient norm, action std or
+        entropy in ``metrics``, or a non-finite weight (one ``isfinite`` over all parameters per network)."""
+        for name, value in (
+            ("policy loss", metrics.policy_loss),
+            ("value loss", metrics.value_loss),
+            ("gradient norm", metrics.grad_norm),
+            ("action std", metrics.action_std),
+            ("entropy", metrics.entropy),
+        ):
+            if value is not None and not math.isfinite(value):
+                return f"{name} is {value}"
+        for name, module in (("policy", self.policy), ("value network", self.value)):
+            if module is not None and not bool(torch.isfinite(parameters_to_vector(module.parameters())).all()):
+                return f"a {name} weight is not finite"
+        return None
 
     def _clip(self, module: nn.Module) -> float:
         max_norm = self.cfg.max_grad_norm if self.cfg.max_grad_norm is not None else float("inf")

@@ -117,8 +117,8 @@ def plot_learning_curves(
     if not runs:
         raise UserError("nothing to plot: no finished episodes in the given run(s)")
     data = _episode_curves(runs, smooth_window) if x == "episodes" else grid_curves(runs, x, smooth_window)
-    counts = {run.label: len(run.seeds) for run in runs}
-    data["run"] = data["run"].map(lambda label: f"{label} ({counts[label]} seed{'s' * (counts[label] != 1)})")
+    names = {run.label: legend_name(run) for run in runs}
+    data["run"] = data["run"].map(names)
     with sns.axes_style("darkgrid"), sns.plotting_context("talk", font_scale=0.8):
         fig, ax = plt.subplots(figsize=(10, 6))
         sns.lineplot(data=data, x="x", y="return", hue="run", errorbar=("ci", 95), n_boot=N_BOOT, seed=0, ax=ax)
@@ -129,6 +129,13 @@ def plot_learning_curves(
             ax.xaxis.set_major_formatter(EngFormatter(sep=""))
         ax.legend(title="mean over seeds, 95% CI", fontsize="small", title_fontsize="small")
         return save_figure(fig, out_stem)
+
+
+def legend_name(run: RunData) -> str:
+    """``"label (5 seeds)"``, or ``"label (5 seeds, 1 diverged)"`` when seeds ended with status "diverged"."""
+    seeds = len(run.seeds)
+    diverged = sum(status == "diverged" for status in run.seed_status.values())
+    return f"{run.label} ({seeds} seed{'s' * (seeds != 1)}{f', {diverged} diverged' if diverged else ''})"
 
 
 def _smooth_window_of(run: RunData) -> int:

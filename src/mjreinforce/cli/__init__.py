@@ -1,14 +1,21 @@
 """Command-line interface: ``mjreinforce <command> ...``; each command is a module here with
-``add_parser(subparsers)`` and ``run(args) -> int``. Nothing in the library imports this package."""
+``add_parser(subparsers)`` and ``run(args) -> int``. Nothing in the library imports this package.
+
+Exit codes: 0 success; 2 bad input (a :class:`UserError`, or an operating-system error such as a read-only or
+full disk: one line ``mjreinforce <command>: error: ...`` on stderr, no traceback); 3 ``train`` ran but a seed
+diverged (:data:`mjreinforce.cli.train.EXIT_DIVERGED`); 130 interrupted.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 from types import ModuleType
 
-from mjreinforce.errors import UserError
+from mjreinforce.errors import UserError, one_line
 
 
 class _Parser(argparse.ArgumentParser):
@@ -39,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MUJOCO_GL", "osmesa")
     os.environ.setdefault("PYOPENGL_PLATFORM", "osmesa")
     args = build_parser().parse_args(argv)
+    threading.excepthook = _thread_excepthook
     try:
         import mujoco  # noqa: F401  -- fails at import on a bad MUJOCO_GL value
     except (ImportError, RuntimeError) as exc:
@@ -47,11 +55,23 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.run(args))
     except UserError as exc:
-        print(f"mjreinforce {args.command}: error: {exc}", file=sys.stderr)
+        print(f"mjreinforce {args.command}: error: {one_line(exc)}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except OSError as exc:  # read-only, no space, not a directory, exists, permission: the user's to fix
+        from mjreinforce.files import os_error_text
+
+        print(f"mjreinforce {args.command}: error: {one_line(os_error_text(exc))}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as exc:  # Ctrl-C: 130; SIGTERM (training.interrupt.Terminated): 143
         print(f"mjreinforce {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return 128 + int(getattr(exc, "signum", signal.SIGINT))
+
+
+def _thread_excepthook(hook_args: threading.ExceptHookArgs) -> None:
+    """No traceback for an OSError in a helper thread (TensorBoard's writer on a full disk): the thread's
+    owner raises it again in the main thread, where :func:`main` turns it into one line."""
+    if not issubclass(hook_args.exc_type, OSError):
+        threading.__excepthook__(hook_args)
 
 
 def _mujoco_import_error(exc: BaseException) -> str:

@@ -6,7 +6,8 @@ import argparse
 import re
 from pathlib import Path
 
-from mjreinforce.errors import UserError
+from mjreinforce.config_bounds import check_cli
+from mjreinforce.errors import UserError, shown
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -81,11 +82,20 @@ def first_run_seed(path: Path) -> int | None:
 
 
 def parse_size(text: str) -> tuple[int, int]:
-    """``"640x480"`` -> ``(640, 480)`` (width, height)."""
-    m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
+    """``"640x480"`` -> ``(640, 480)`` (width, height), each side within ``CLI_BOUNDS["--video-size"]``."""
+    m = re.fullmatch(r"\s*(\d{1,9})\s*[xX]\s*(\d{1,9})\s*", text)
     if not m:
-        raise UserError(f"--video-size must look like WIDTHxHEIGHT, e.g. 480x480, got {text!r}")
-    return int(m.group(1)), int(m.group(2))
+        raise UserError(f"--video-size must look like WIDTHxHEIGHT, e.g. 480x480, got {shown(text)}")
+    width, height = int(m.group(1)), int(m.group(2))
+    check_cli("--video-size", width)
+    check_cli("--video-size", height)
+    return width, height
+
+
+def check_flags(args: argparse.Namespace) -> None:
+    """The numeric flags shared with ``robustness`` inside their bounds (:mod:`mjreinforce.config_bounds`)."""
+    for flag in ("--episodes", "--seed", "--run-seed", "--video-episodes"):
+        check_cli(flag, getattr(args, flag[2:].replace("-", "_"), None))
 
 
 def silence_mujoco_warnings() -> None:
@@ -105,12 +115,11 @@ def run(args: argparse.Namespace) -> int:
         from mjreinforce.policies.gl import check_gl_settings
 
         check_gl_settings()  # before anything imports mujoco: a bad MUJOCO_GL breaks that import
-    if args.episodes < 1:
-        raise UserError(f"--episodes must be >= 1, got {args.episodes}")
+    check_flags(args)
     width, height = parse_size(args.video_size)
     from mjreinforce.algo.evaluation import DEFAULT_EVAL_SEED, eval_config
     from mjreinforce.envs.vector import resolve_backend
-    from mjreinforce.files import write_json_atomic
+    from mjreinforce.files import probe_writable, write_json_atomic
     from mjreinforce.policies.evaluation import evaluate_policy
     from mjreinforce.policies.trained import load_policy
 
@@ -119,6 +128,10 @@ def run(args: argparse.Namespace) -> int:
     run_seed = args.run_seed if args.run_seed is not None else first_run_seed(args.path)
     trained = load_policy(args.path, seed=run_seed)
     cfg = eval_config(trained.config, args.physics, args.backend)
+    out = args.out or default_output(args.path)
+    for target in (out, args.video):  # critical: before any episode, so a bad place costs nothing
+        if target is not None:
+            probe_writable(target)
     print(f"checkpoint: {trained.path} (training seed {trained.seed}, {cfg.env_id})")
     if args.video is not None:
         from mjreinforce.policies.video import record_video
@@ -132,7 +145,6 @@ def run(args: argparse.Namespace) -> int:
         )
     result = evaluate_policy(trained, args.episodes, seed, not args.stochastic, args.physics, args.backend)
     summary = result.summary()
-    out = args.out or default_output(args.path)
     write_json_atomic(
         out,
         {

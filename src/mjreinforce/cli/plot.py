@@ -18,10 +18,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mjreinforce.analysis import plotting
-    from mjreinforce.errors import UserError
+    from mjreinforce.config_bounds import check_cli
 
-    if args.window < 1:
-        raise UserError(f"--window must be >= 1, got {args.window}")
+    check_cli("--window", args.window)
+    check_cli("--target", args.target)
     if len(args.run_dirs) == 1 and args.out is None:
         paths = plotting.plot_run(args.run_dirs[0])
     else:

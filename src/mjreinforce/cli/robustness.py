@@ -64,13 +64,13 @@ def policy_labels(run_dirs: list[Path], labels: str | None) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mjreinforce.cli.eval import first_run_seed, silence_mujoco_warnings
+    from mjreinforce.cli.eval import check_flags, first_run_seed, silence_mujoco_warnings
 
-    if args.episodes < 1:
-        raise UserError(f"--episodes must be >= 1, got {args.episodes}")
+    check_flags(args)
     labels = policy_labels(args.run_dirs, args.labels)
     from mjreinforce.algo.evaluation import DEFAULT_EVAL_SEED
     from mjreinforce.envs.physics_spec import parse_grid
+    from mjreinforce.files import probe_writable
     from mjreinforce.policies import robustness
     from mjreinforce.policies.trained import load_policy
 
@@ -82,8 +82,11 @@ def run(args: argparse.Namespace) -> int:
         run_seed = args.run_seed if args.run_seed is not None else first_run_seed(path)
         policies[label] = load_policy(path, seed=run_seed)
     seed = DEFAULT_EVAL_SEED if args.seed is None else args.seed
-    table = robustness.evaluate_grid(policies, grid, args.episodes, seed)
     out = args.out or (args.run_dirs[0] if args.run_dirs[0].is_dir() else args.run_dirs[0].parent)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file; robustness writes several files into a directory")
+    probe_writable(out / "robustness.csv")  # critical: before any episode, so a bad place costs nothing
+    table = robustness.evaluate_grid(policies, grid, args.episodes, seed)
     paths = robustness.write_robustness(table, out, grid.target.key)
     print(robustness.markdown_report(table, grid.target.key), end="")
     for path in paths:

@@ -9,7 +9,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from mjreinforce.errors import UserError
+from mjreinforce.config_bounds import check_cli
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -40,6 +40,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--overwrite", action="store_true", help="replace an existing sweep in --out")
     p.add_argument("--quiet", action="store_true", help="no Ray Tune status tables or worker logs")
+    p.add_argument(
+        "--allow-large",
+        action="store_true",
+        help="run a grid of more than 10,000 points or more than 10,000 random samples",
+    )
     p.set_defaults(run=run)
 
 
@@ -47,9 +52,8 @@ def run(args: argparse.Namespace) -> int:
     from mjreinforce.sweep.spec import load_sweep
     from mjreinforce.sweep.tune import run_sweep
 
-    if args.workers is not None and args.workers < 1:
-        raise UserError(f"--workers must be >= 1, got {args.workers}")
-    sweep = load_sweep(args.sweep_file)
+    check_cli("--workers", args.workers)
+    sweep = load_sweep(args.sweep_file, allow_large=args.allow_large)
     out = args.out or Path("runs") / f"sweep-{args.sweep_file.stem}"
     result = run_sweep(
         sweep, out, address=args.address, workers=args.workers, overwrite=args.overwrite, quiet=args.quiet

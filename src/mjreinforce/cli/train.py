@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 from mjreinforce import config as cfgmod
+from mjreinforce.config_bounds import check_cli
 from mjreinforce.errors import UserError
 
 
@@ -45,15 +47,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="seeds trained in parallel worker processes (default: number of cores)",
     )
-    p.add_argument("--out", type=Path, default=None, help="run directory (default runs/<preset>-<env>)")
+    p.add_argument("--out", default=None, help="run directory (default runs/<preset>-<env>)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any config key")
     p.add_argument(
         "--resume",
-        type=Path,
         metavar="RUN_DIR",
         help="continue an interrupted or killed run from its checkpoints (other config flags are ignored)",
     )
-    p.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing run in --out (only the run's own files are deleted; anything else refuses)",
+    )
     p.add_argument("--quiet", action="store_true", help="plain periodic lines instead of a progress bar")
     p.add_argument("--no-tensorboard", action="store_true", help="do not write TensorBoard event files")
     p.add_argument("--no-plot", action="store_true", help="skip the learning-curve plot at the end")
@@ -85,22 +90,36 @@ def resolve_config(args: argparse.Namespace) -> tuple[cfgmod.Config, str, dict[s
     return cfgmod.validate(cfg), preset, applied
 
 
+EXIT_DIVERGED = 3
+"""Exit code of ``train`` when every seed ended but at least one diverged (its ``summary.json`` says why)."""
+
+
 def run(args: argparse.Namespace) -> int:
-    if args.workers is not None and args.workers < 1:
-        raise UserError(f"--workers must be >= 1, got {args.workers}")
+    """Train (or resume); 0 when every seed finished, 1 when some seed did not (the line says which), 2 for
+    bad input. A stop by Ctrl-C or SIGTERM propagates (the entry point exits 130 or 143)."""
+    from mjreinforce.training.run import RunIncomplete
+
+    try:
+        return _run(args)
+    except RunIncomplete as exc:
+        print(f"mjreinforce train: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
+    check_cli("--workers", args.workers)
     if args.resume is not None:
         from mjreinforce.training.run import resume_run
 
         result = resume_run(
             args.resume, quiet=args.quiet, plot=not args.no_plot, workers=args.workers or min(os.cpu_count() or 1, 2)
         )
-        _report(result)
-        return 0
+        return _report(result)
     cfg, preset, applied = resolve_config(args)
     from mjreinforce.training.run import train  # imports torch: after the cheap checks
 
     print(overrides_line(preset, cfg.env_id, applied), flush=True)
-    out = args.out or Path("runs") / f"{preset}-{cfg.env_id}"
+    out = args.out if args.out is not None else Path("runs") / f"{preset}-{cfg.env_id}"
     if args.seeds is not None and not cfg.seeds:
         raise UserError("--seeds needs at least one seed")
     workers = args.workers if args.workers is not None else min(os.cpu_count() or 1, len(cfg.seeds))
@@ -114,8 +133,7 @@ def run(args: argparse.Namespace) -> int:
         plot=not args.no_plot,
         workers=workers,
     )
-    _report(result)
-    return 0
+    return _report(result)
 
 
 def overrides_line(preset: str, env_id: str, applied: dict[str, object]) -> str:
@@ -126,7 +144,8 @@ def overrides_line(preset: str, env_id: str, applied: dict[str, object]) -> str:
     return f"preset {preset}, tuned for {task}: " + ", ".join(f"{k}={v}" for k, v in applied.items())
 
 
-def _report(result) -> None:  # type: ignore[no-untyped-def]
+def _report(result) -> int:  # type: ignore[no-untyped-def]
+    """Print the run's outcome; one stderr line per diverged seed. Returns the exit code."""
     print(f"run directory: {result.run_dir}")
     for seed, r in result.seeds.items():
         print(
@@ -135,3 +154,16 @@ def _report(result) -> None:  # type: ignore[no-untyped-def]
         )
     for path in result.plots:
         print(f"plot: {path}")
+    diverged = [r for r in result.seeds.values() if r.status == "diverged"]
+    for r in diverged:
+        print(f"mjreinforce train: {divergence_line(result.run_dir, r)}", file=sys.stderr)
+    return EXIT_DIVERGED if diverged else 0
+
+
+def divergence_line(run_dir: Path, r) -> str:  # type: ignore[no-untyped-def]
+    """``seed 1 diverged at update 37 (policy loss is nan); the last good checkpoint is kept``."""
+    from mjreinforce.runs.layout import seed_dir
+
+    kept = (seed_dir(run_dir, r.seed) / "checkpoints" / "latest.json").exists()
+    after = "the last good checkpoint is kept" if kept else "no checkpoint was written before it"
+    return f"seed {r.seed} diverged at update {r.diverged_at_update} ({r.divergence}); {after}"

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
+from mjreinforce.config_bounds import CLI_BOUNDS
 from mjreinforce.errors import UserError
 
 # field prefix -> (object type, model attribute counting its array's rows, the entity's noun and plural)
@@ -186,10 +187,12 @@ def parse_grid(spec: str) -> PhysicsGrid:
     """
     target, scale, (low_text, high_text, count_text) = _split(spec, "grid", "KEY=LOW:HIGH:COUNT")
     low, high = _bounds(low_text, high_text, spec)
-    if not count_text.strip().isdigit() or int(count_text) < 2:
-        raise UserError(f"physics grid '{spec}': COUNT must be an integer >= 2, got '{count_text}'")
+    count = CLI_BOUNDS["COUNT"]
+    digits = count_text.strip()
+    if not (digits.isascii() and digits.isdigit() and len(digits) <= 9 and count.contains(int(digits))):
+        raise UserError(f"physics grid '{spec}': COUNT must be an integer in {count.interval()} ({count.why})")
     _check_sign(target, low + high, spec)
-    return PhysicsGrid(target, np.linspace(low, high, int(count_text)), scale)
+    return PhysicsGrid(target, np.linspace(low, high, int(digits)), scale)
 
 
 def reject_duplicates(specs: Sequence[PhysicsOverride] | Sequence[PhysicsRange], what: str) -> None:

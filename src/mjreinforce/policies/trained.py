@@ -15,6 +15,7 @@ from mjreinforce.config import Config
 from mjreinforce.envs.vector import inspect_env
 from mjreinforce.errors import UserError
 from mjreinforce.runs import checkpoint, checkpoint_files
+from mjreinforce.training.state import check_fits
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,9 @@ def load_policy(path: Path | str, seed: int | None = None) -> TrainedPolicy:
         state = checkpoint.unflatten_state(meta["state"], tensors)
         spec = inspect_env(cfg.env_id)
         policy = make_policy(cfg, spec.obs_dim, spec.act_dim, spec.act_low, spec.act_high)
-        policy.load_state_dict(state["policy"])
         normalizer = RunningNormalizer(spec.obs_dim, enabled=cfg.normalize_obs)
+        check_fits(file, state, policy, normalizer)  # the same check as resume: shapes, dtypes, finite values
+        policy.load_state_dict(state["policy"])
         normalizer.load_state(state["normalizer"])
     except (KeyError, RuntimeError, TypeError, ValueError) as exc:
         raise UserError(f"{file} is not a compatible mjreinforce checkpoint: {str(exc).splitlines()[0]}") from None

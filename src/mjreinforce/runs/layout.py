@@ -4,11 +4,11 @@ Layout (read back by :mod:`mjreinforce.runs.reading`)::
 
     RUN_DIR/config.toml, summary.json (written last: its presence marks a finished run)
     RUN_DIR/seed_<s>/episodes.csv, evals.csv, summary.json, tb/, checkpoints/
+    RUN_DIR/.mjreinforce-run.json (the marker), .mjreinforce.lock (see runs.ownership, runs.lock)
 """
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from mjreinforce.errors import UserError
@@ -54,15 +54,11 @@ def looks_like_run(path: Path) -> bool:
     return (path / "config.toml").exists() or (path / "summary.json").exists() or bool(list_seeds(path))
 
 
-def prepare_run_dir(path: Path, overwrite: bool) -> None:
-    """Create an empty run directory. An existing run is refused unless ``overwrite``; a
-    non-empty directory that is not a run is always refused (nothing of the user's is deleted)."""
-    if path.exists() and not path.is_dir():
-        raise UserError(f"output path {path} exists and is not a directory")
-    if path.exists() and any(path.iterdir()):
-        if not looks_like_run(path):
-            raise UserError(f"output directory {path} is not empty and is not a mjreinforce run; choose another --out")
-        if not overwrite:
-            raise UserError(f"output directory {path} already holds a run; pass --overwrite to replace it")
-        shutil.rmtree(path)
-    path.mkdir(parents=True, exist_ok=True)
+def check_real_dirs(seed_out: Path) -> None:
+    """Refuse (one-line UserError) a seed directory, or its ``checkpoints/`` or ``tb/``, that is a symbolic
+    link: the run never writes through a link. Missing directories are fine (they are created later)."""
+    for path in (seed_out, seed_out / "checkpoints", seed_out / "tb"):
+        if path.is_symlink():
+            raise UserError(f"{path} is a symbolic link; mjreinforce does not write through links")
+        if path.exists() and not path.is_dir():
+            raise UserError(f"{path} exists and is not a directory")

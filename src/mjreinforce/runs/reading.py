@@ -5,11 +5,16 @@ directory per seed with ``episodes.csv`` (one row per finished episode) and
 ``evals.csv``. This module only *reads*; the trainer writes. Partial runs are
 normal: a seed interrupted by Ctrl-C or a crash has no (or a "failed")
 ``summary.json`` and an ``episodes.csv`` whose last line may be cut short.
+Anything else that does not parse (bad bytes, a junk row, a JSON or TOML file
+that is not what the trainer writes) is corruption: a one-line :class:`UserError`
+naming the file, never a guess.
 """
 
 from __future__ import annotations
 
 import io
+import json
+import tomllib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,8 +23,7 @@ from typing import Any
 import pandas as pd
 
 from mjreinforce.config import from_dict
-from mjreinforce.errors import UserError
-from mjreinforce.files import read_json
+from mjreinforce.errors import UserError, one_line
 from mjreinforce.runs.layout import EPISODE_COLUMNS, EVAL_COLUMNS, list_seeds, seed_dir
 
 _INT_COLUMNS = frozenset({"seed", "episode", "env_steps", "length", "terminated", "truncated", "update"})
@@ -34,7 +38,7 @@ class RunData:
     ``episodes`` has the ``episodes.csv`` columns of all seeds with at least one
     episode, sorted by (seed, episode); ``evals`` the ``evals.csv`` columns (may
     be empty). ``seed_status`` maps every ``seed_<s>`` directory to the status in
-    its ``summary.json`` ("finished", "interrupted", "failed") or ``"incomplete"``
+    its ``summary.json`` ("finished", "interrupted", "diverged", "failed") or ``"incomplete"``
     when that file is missing; it can list seeds absent from ``episodes``.
     """
 
@@ -63,33 +67,70 @@ def read_csv_tolerant(path: Path, columns: Sequence[str]) -> pd.DataFrame:
 
     The trainer writes whole lines, so a file that does not end in a newline
     was cut off while writing its last line: that line is dropped (its numbers
-    may be truncated, so parsing it would give wrong values). Rows with
-    unparsable or missing values are dropped too. Integer columns get int64,
-    the others float64.
+    may be truncated, so parsing it would give wrong values). A missing or
+    empty file has no rows. Anything else that does not parse (bytes that are
+    not UTF-8, a header without ``columns``, a row with too many or too few
+    fields or a value that is not a number) is a :class:`UserError` naming the
+    file. Integer columns get int64, the others float64.
     """
     data = path.read_bytes() if path.is_file() else b""
     if data and not data.endswith(b"\n"):
         data = data[: data.rfind(b"\n") + 1]
-    header = data.split(b"\n", 1)[0].decode(errors="replace").strip().split(",")
-    if not data or not set(columns) <= set(header):
+    if not data:
         return _empty_frame(columns)
-    frame = pd.read_csv(io.BytesIO(data), usecols=list(columns), dtype=str)
-    frame = frame.apply(pd.to_numeric, errors="coerce").dropna()
-    return frame.astype({c: "int64" if c in _INT_COLUMNS else "float64" for c in columns})[list(columns)]
+    try:
+        header = data.split(b"\n", 1)[0].decode().strip().split(",")
+        if not set(columns) <= set(header):
+            raise ValueError(f"its header lacks the columns {', '.join(c for c in columns if c not in header)}")
+        _check_field_counts(data)
+        text = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, index_col=False, encoding="utf-8")
+        frame = text.apply(pd.to_numeric, errors="coerce")
+        bad = (frame.isna() & (text.apply(lambda column: column.str.strip().str.lower()) != "nan")).any(axis=1)
+        if bad.any():
+            raise ValueError(f"data row {int(bad.to_numpy().argmax()) + 1} is not a row of numbers")
+    except (ValueError, pd.errors.ParserError) as exc:  # UnicodeDecodeError is a ValueError
+        raise UserError(f"{path} is corrupted: {one_line(exc)}") from None
+    frame = frame[list(columns)].dropna()  # a "nan" the trainer wrote: no number to plot
+    return frame.astype({c: "int64" if c in _INT_COLUMNS else "float64" for c in columns})
+
+
+def _check_field_counts(data: bytes) -> None:
+    """Raise ValueError at the first row whose number of fields differs from the header's (the trainer's rows
+    hold numbers only, so counting commas is exact)."""
+    lines = data.split(b"\n")[:-1]
+    fields = lines[0].count(b",")
+    for number, line in enumerate(lines[1:], start=1):
+        if line.count(b",") != fields:
+            raise ValueError(f"data row {number} has {line.count(b',') + 1} fields, the header {fields + 1}")
 
 
 def _empty_frame(columns: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype="int64" if c in _INT_COLUMNS else "float64") for c in columns})
 
 
-def _read_config(run_dir: Path) -> dict[str, Any]:
-    import tomllib
-
-    try:
-        with open(run_dir / "config.toml", "rb") as f:
-            return tomllib.load(f)
-    except (OSError, tomllib.TOMLDecodeError):
+def read_json_file(path: Path) -> dict[str, Any]:
+    """The JSON object in ``path``; {} when the file does not exist. A file that is not a JSON object (bad
+    bytes, junk, a list) is a :class:`UserError` naming it; other OS errors propagate."""
+    if not path.exists():
         return {}
+    try:
+        value = json.loads(path.read_bytes().decode())
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+        raise UserError(f"{path} is corrupted: {one_line(exc)}") from None
+    if not isinstance(value, dict):
+        raise UserError(f"{path} is corrupted: it holds a JSON {type(value).__name__}, not an object")
+    return value
+
+
+def _read_config(run_dir: Path) -> dict[str, Any]:
+    """``config.toml`` of a run as a dict; {} when it is missing; corrupted: a UserError naming it."""
+    path = run_dir / "config.toml"
+    if not path.exists():
+        return {}
+    try:
+        return tomllib.loads(path.read_bytes().decode())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path} is corrupted: {one_line(exc)}") from None
 
 
 def _algorithm_from_config(values: dict[str, Any]) -> str:
@@ -119,11 +160,11 @@ def load_run(run_dir: Path, label: str | None = None) -> RunData:
     seed_dirs = [(s, p) for s, p in _seed_dirs(run_dir) if (p / "episodes.csv").is_file()]
     if not seed_dirs:
         raise UserError(f"{run_dir} is not a mjreinforce run directory (no seed_*/episodes.csv)")
-    summary = read_json(run_dir / "summary.json")
+    summary = read_json_file(run_dir / "summary.json")
     config = _read_config(run_dir)
     episode_frames, eval_frames, status = [], [], {}
     for seed, path in seed_dirs:
-        status[seed] = str(read_json(path / "summary.json").get("status", NO_SUMMARY))
+        status[seed] = str(read_json_file(path / "summary.json").get("status", NO_SUMMARY))
         episodes = read_csv_tolerant(path / "episodes.csv", EPISODE_COLUMNS)
         if len(episodes):
             episode_frames.append(episodes.sort_values("episode", kind="stable"))
@@ -171,4 +212,5 @@ __all__ = [
     "load_run",
     "load_runs",
     "read_csv_tolerant",
+    "read_json_file",
 ]

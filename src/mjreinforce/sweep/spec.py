@@ -27,9 +27,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeGuard
 
-from mjreinforce.config import DEFAULT_PRESET, FIELD_NAMES, Config, preset_names, resolve, validate, with_overrides
+from mjreinforce.config import (
+    DEFAULT_PRESET,
+    FIELD_NAMES,
+    Config,
+    check_field,
+    preset_names,
+    resolve,
+    validate,
+    with_overrides,
+)
+from mjreinforce.config_bounds import CLI_BOUNDS
 from mjreinforce.config_values import did_you_mean
-from mjreinforce.errors import UserError
+from mjreinforce.errors import UserError, shown
 
 SWEEP_KEYS = ("preset", "seeds", "metric", "mode", "search", "num_samples", "sample_seed", "config", "space", "asha")
 SWEEP_METRICS = ("final_window_mean_return", "best_eval_mean_return")
@@ -58,7 +68,7 @@ class SweepSpec:
         return tuple(self.points[0]) if self.points else ()
 
 
-def load_sweep(path: Path | str) -> SweepSpec:
+def load_sweep(path: Path | str, allow_large: bool = False) -> SweepSpec:
     """Read and validate a sweep file (see :func:`parse_sweep`); a missing or malformed file is a
     :class:`UserError`."""
     path = Path(path)
@@ -68,17 +78,20 @@ def load_sweep(path: Path | str) -> SweepSpec:
         raise UserError(f"sweep file not found: {path}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UserError(f"sweep file {path} is not valid TOML: {exc}") from None
-    return parse_sweep(raw, source=f"sweep file {path}")
+    return parse_sweep(raw, source=f"sweep file {path}", allow_large=allow_large)
 
 
-def parse_sweep(raw: dict[str, Any], source: str = "sweep file") -> SweepSpec:
+def parse_sweep(raw: dict[str, Any], source: str = "sweep file", allow_large: bool = False) -> SweepSpec:
     """Validate a sweep table and enumerate its config points, all before anything runs.
 
     Grid search: every ``[space]`` value is a non-empty list; the points are their Cartesian
     product (file order, last key fastest). Random search: ``num_samples`` points, each value drawn
     independently from a list (uniform choice) or a ``{low, high, log}`` range (integers when both
     bounds are integers, inclusive; log-uniform with ``log = true``), by ``random.Random(sample_seed)``.
-    Every point's config is validated; the first problem is one :class:`UserError` line.
+    Every value of a list and each bound of a range is checked alone first (type, finite, inside its bound in
+    :mod:`mjreinforce.config_bounds`), then every point's config is validated; the first problem is one
+    :class:`UserError` line. More than ``CLI_BOUNDS["grid points"]`` grid points or ``CLI_BOUNDS["num_samples"]``
+    random samples are refused unless ``allow_large``.
     """
     unknown = sorted(set(raw) - set(SWEEP_KEYS))
     if unknown:
@@ -98,13 +111,15 @@ def parse_sweep(raw: dict[str, Any], source: str = "sweep file") -> SweepSpec:
     if search == "grid":
         if "num_samples" in raw:
             raise UserError("num_samples needs search = 'random' (a grid tries every combination once)")
+        _check_size("grid points", math.prod(len(values) for values in space.values()), allow_large)
         points = [dict(zip(space, values, strict=True)) for values in itertools.product(*space.values())]
     else:
         num_samples, sample_seed = raw.get("num_samples"), raw.get("sample_seed", 0)
         if not _is_int(num_samples) or num_samples < 1:
-            raise UserError(f"search = 'random' needs num_samples = N >= 1, got {num_samples!r}")
+            raise UserError(f"search = 'random' needs num_samples = N >= 1, got {shown(num_samples)}")
+        _check_size("num_samples", num_samples, allow_large)
         if not _is_int(sample_seed):
-            raise UserError(f"sample_seed must be an integer, got {sample_seed!r}")
+            raise UserError(f"sample_seed must be an integer, got {shown(sample_seed)}")
         rng = random.Random(sample_seed)
         points = [{key: _draw(rng, spec) for key, spec in space.items()} for _ in range(num_samples)]
     spec = SweepSpec(base, preset, tuple(points), metric, mode, _asha(raw.get("asha")))
@@ -116,6 +131,14 @@ def parse_sweep(raw: dict[str, Any], source: str = "sweep file") -> SweepSpec:
         if metric == "best_eval_mean_return" and not cfg.evaluates:
             raise UserError("metric 'best_eval_mean_return' needs eval_every_steps > 0 in [config]")
     return spec
+
+
+def _check_size(what: str, size: int, allow_large: bool) -> None:
+    """Refuse a sweep larger than its documented limit unless ``allow_large`` (``--allow-large``)."""
+    limit = int(CLI_BOUNDS[what].high)
+    if size > limit and not allow_large:
+        label = "grid points" if what == "grid points" else "random samples (num_samples)"
+        raise UserError(f"the sweep has {shown(size)} {label}, more than {limit}; pass --allow-large to run it anyway")
 
 
 def _option(raw: dict[str, Any], key: str, choices: Any, default: str) -> str:
@@ -152,6 +175,8 @@ def _check_space(space: dict[str, Any], search: str) -> None:
         if isinstance(spec, list):
             if not spec:
                 raise UserError(f"[space] {key} is an empty list: give at least one value")
+            for value in spec:
+                _check_value(key, value)
             continue
         if search == "grid":
             raise UserError(
@@ -164,10 +189,22 @@ def _check_range(key: str, spec: Any) -> None:
     if not isinstance(spec, dict) or not {"low", "high"} <= set(spec) or set(spec) - {"low", "high", "log"}:
         raise UserError(f"[space] {key} must be a list or {{low = ..., high = ..., log = true|false}}; got {spec!r}")
     low, high, log = spec["low"], spec["high"], spec.get("log", False)
-    if not (_is_number(low) and _is_number(high) and low < high):
-        raise UserError(f"[space] {key}: low and high must be numbers with low < high; got {low!r} and {high!r}")
+    if not (_is_number(low) and _is_number(high)):
+        raise UserError(f"[space] {key}: low and high must be numbers; got {shown(low)} and {shown(high)}")
+    _check_value(key, low)
+    _check_value(key, high)
+    if not low < high:
+        raise UserError(f"[space] {key}: a range needs low < high; got {low!r} and {high!r}")
     if not isinstance(log, bool) or (log and low <= 0):
         raise UserError(f"[space] {key}: log must be true or false, and log = true needs low > 0")
+
+
+def _check_value(key: str, value: Any) -> None:
+    """One searched value (or range bound) of ``key``: its type and bound, before any point is built."""
+    try:
+        check_field(key, value)
+    except UserError as exc:
+        raise UserError(f"[space] {key}: {exc}") from None
 
 
 def _draw(rng: random.Random, spec: Any) -> Any:

@@ -1,29 +1,74 @@
-"""Graceful Ctrl-C for the training loop."""
+"""Graceful stops for the training loop: Ctrl-C (SIGINT) and SIGTERM behave alike.
+
+The first signal lets the current update finish, then the trainer checkpoints and stops; a second one
+stops at once. A stop caused by SIGTERM surfaces as :class:`Terminated` (a KeyboardInterrupt), so the CLI
+can exit with 143 (128 + SIGTERM, what shells and supervisors expect of a process ended by SIGTERM)
+instead of 130 (128 + SIGINT, a Ctrl-C).
+"""
 
 from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Terminated(KeyboardInterrupt):
+    """A stop requested by SIGTERM; handled everywhere like a Ctrl-C."""
+
+    signum = signal.SIGTERM
+
+
+def stop_exception(signum: int) -> KeyboardInterrupt:
+    """The exception that reports a stop by ``signum``: Terminated for SIGTERM, else KeyboardInterrupt."""
+    return Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
 
 
 class GracefulInterrupt:
-    """First SIGINT sets ``requested`` (the loop checkpoints and stops); a second raises KeyboardInterrupt.
-    Only installed in the main thread (signal handlers cannot be set elsewhere)."""
+    """The first SIGINT or SIGTERM sets ``requested`` (the loop checkpoints and stops, then raises
+    :meth:`exception`); a second raises at once. Only installed in the main thread (signal handlers
+    cannot be set elsewhere)."""
 
     def __init__(self) -> None:
         self.requested = False
-        self._previous: object = None
+        self.signum = int(signal.SIGINT)
+        self._previous: dict[int, object] = {}
 
     def _handle(self, signum: int, frame: object) -> None:
         if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
+            raise stop_exception(signum)
+        self.requested, self.signum = True, signum
+
+    def exception(self) -> KeyboardInterrupt:
+        """What to raise once the loop stopped for a signal."""
+        return stop_exception(self.signum)
 
     def __enter__(self) -> GracefulInterrupt:
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+            self._previous = {s: signal.signal(s, self._handle) for s in STOP_SIGNALS}
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)  # type: ignore[arg-type]
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)  # type: ignore[arg-type]
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+@contextmanager
+def sigterm_raises() -> Iterator[None]:
+    """For the block, SIGTERM raises :class:`Terminated` in the main thread, as Ctrl-C raises KeyboardInterrupt,
+    so ``finally`` blocks and worker shutdown run (by default SIGTERM ends the process on the spot)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

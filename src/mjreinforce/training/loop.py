@@ -23,12 +23,14 @@ from mjreinforce.algo.rollout import Collector
 from mjreinforce.algo.update import Learner
 from mjreinforce.config import Config
 from mjreinforce.envs.vector import inspect_env, make_vec_env, resolve_backend
-from mjreinforce.files import truncate_csv, write_json_atomic
-from mjreinforce.runs import checkpoint, checkpoint_files
+from mjreinforce.files import write_json_atomic
+from mjreinforce.runs import checkpoint_files
+from mjreinforce.runs.layout import check_real_dirs
 from mjreinforce.training import state
 from mjreinforce.training.counters import Counters
 from mjreinforce.training.interrupt import GracefulInterrupt
 from mjreinforce.training.progress import Progress, ProgressEvent
+from mjreinforce.training.resume import resume_seed
 from mjreinforce.training.seed_log import SeedRecords
 
 
@@ -50,6 +52,9 @@ class SeedResult:
     """Env steps simulated by evaluations (their cost, beside ``env_steps`` of training)."""
     steps_to_target: int | None = None
     seconds_to_target: float | None = None
+    diverged_at_update: int | None = None
+    divergence: str | None = None
+    """With status "diverged": what was not finite after update ``diverged_at_update``, e.g. "policy loss is nan"."""
 
 
 class Budget:
@@ -75,8 +80,12 @@ def seed_everything(seed: int) -> None:
 def train_seed(cfg: Config, seed: int, out: Path, progress: Progress, resume: bool = False) -> SeedResult:
     """Train one seed into ``out`` (its ``seed_<s>`` directory) and return its result.
 
-    With ``resume`` the seed continues from its latest checkpoint (tables cut back to it).
-    The first Ctrl-C finishes the current update, writes a checkpoint and stops the seed.
+    With ``resume`` the seed continues from its latest checkpoint (tables cut back to it; the caller has
+    verified them with :func:`mjreinforce.training.resume.verify_seed`). A symlinked seed, ``checkpoints/``
+    or ``tb/`` directory is refused. The first Ctrl-C or SIGTERM finishes the current update, writes a
+    checkpoint and stops the seed.
+    An update that leaves a non-finite loss, gradient norm, std or weight (:meth:`Learner.divergence`) ends the
+    seed with status "diverged" and no checkpoint of that state: the last good checkpoint stays the latest.
     """
     torch.set_num_threads(cfg.torch_threads)
     spec = inspect_env(cfg.env_id)
@@ -92,13 +101,15 @@ def train_seed(cfg: Config, seed: int, out: Path, progress: Progress, resume: bo
         else None
     )
     counters = Counters(window=deque(maxlen=cfg.stats_window))
+    check_real_dirs(out)  # critical: never write through a symlinked seed, checkpoints or tb directory
     out.mkdir(parents=True, exist_ok=True)
     if resume:
-        counters = _resume(out, learner, normalizer, collector) or counters
+        counters = resume_seed(out, learner, normalizer, collector) or counters
     logs = SeedRecords(cfg, seed, out, counters, purge_step=collector.env_steps if resume else None)
     budget = Budget(cfg)
     start = time.perf_counter() - counters.wall_seconds
     status = "failed"
+    diverged: tuple[int, str] | None = None
 
     def wall() -> float:
         return time.perf_counter() - start
@@ -112,7 +123,8 @@ def train_seed(cfg: Config, seed: int, out: Path, progress: Progress, resume: bo
 
     def save_checkpoint() -> None:
         counters.wall_seconds = wall()
-        tensors, meta = state.capture(cfg, seed, learner, normalizer, collector, counters)
+        check_real_dirs(out)
+        tensors, meta = state.capture(cfg, seed, learner, normalizer, collector, counters, logs.digests())
         checkpoint_files.save_checkpoint_rotating(
             out / "checkpoints",
             counters.updates,
@@ -161,6 +173,10 @@ def train_seed(cfg: Config, seed: int, out: Path, progress: Progress, resume: bo
                 rate = collector.env_steps / max(wall(), 1e-9)
                 logs.update(metrics, rate, collector.env_steps)
                 report(rate)
+                reason = learner.divergence(metrics)
+                if reason is not None:
+                    diverged = (counters.updates, reason)  # critical: no evaluation or checkpoint of this state
+                    break
                 # 5. evaluate (deterministic, one reused vector env, fixed seeds) and stop at the target
                 if eval_due(cfg, counters.updates, steps_before, collector.env_steps) and evaluate():
                     counters.target_hit = (collector.env_steps, wall())
@@ -170,15 +186,16 @@ def train_seed(cfg: Config, seed: int, out: Path, progress: Progress, resume: bo
                     save_checkpoint()
                 if interrupt.requested:
                     break
-            status = "interrupted" if interrupt.requested else "finished"
+            status = "diverged" if diverged else "interrupted" if interrupt.requested else "finished"
             if status == "finished" and evaluator is not None and counters.last_eval_steps != collector.env_steps:
                 evaluate()  # the final policy is always evaluated
-            save_checkpoint()
+            if not diverged:
+                save_checkpoint()
         except KeyboardInterrupt:
-            status = "interrupted"  # a second Ctrl-C: stop now, keep the last checkpoint
+            status = "interrupted"  # a second Ctrl-C or SIGTERM: stop now, keep the last checkpoint
             raise
         finally:
-            result = _seed_result(seed, status, counters, collector.env_steps, wall())
+            result = _seed_result(seed, status, counters, collector.env_steps, wall(), diverged)
             report(result.steps_per_second, final=True)
             write_json_atomic(out / "summary.json", result.__dict__ | {"backend": backend})
             logs.close()
@@ -186,7 +203,7 @@ def train_seed(cfg: Config, seed: int, out: Path, progress: Progress, resume: bo
             if evaluator is not None:
                 evaluator.close()
     if status == "interrupted":
-        raise KeyboardInterrupt
+        raise interrupt.exception()
     return result
 
 
@@ -199,21 +216,9 @@ def eval_due(cfg: Config, updates: int, steps_before: int, steps_now: int) -> bo
     return bool(cfg.eval_every) and updates % cfg.eval_every == 0
 
 
-def _resume(out: Path, learner: Learner, normalizer: RunningNormalizer, collector: Collector) -> Counters | None:
-    """Restore the latest checkpoint in ``out`` and cut the tables back to it; None without one."""
-    ckpt_dir = out / "checkpoints"
-    if not ckpt_dir.exists() or not any(ckpt_dir.glob("ckpt_*.safetensors")):
-        truncate_csv(out / "episodes.csv", 0)
-        truncate_csv(out / "evals.csv", 0)
-        return None
-    tensors, meta = checkpoint.load_checkpoint(checkpoint_files.latest_checkpoint(out))
-    counters = state.restore(tensors, meta, learner, normalizer, collector)
-    truncate_csv(out / "episodes.csv", counters.episodes)
-    truncate_csv(out / "evals.csv", counters.evals)
-    return counters
-
-
-def _seed_result(seed: int, status: str, c: Counters, env_steps: int, wall: float) -> SeedResult:
+def _seed_result(
+    seed: int, status: str, c: Counters, env_steps: int, wall: float, diverged: tuple[int, str] | None
+) -> SeedResult:
     return SeedResult(
         seed=seed,
         status=status,
@@ -227,6 +232,8 @@ def _seed_result(seed: int, status: str, c: Counters, env_steps: int, wall: floa
         eval_env_steps=c.eval_env_steps,
         steps_to_target=c.target_hit[0] if c.target_hit else None,
         seconds_to_target=c.target_hit[1] if c.target_hit else None,
+        diverged_at_update=diverged[0] if diverged else None,
+        divergence=diverged[1] if diverged else None,
     )
 
 

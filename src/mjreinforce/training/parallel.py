@@ -7,7 +7,10 @@ the in-process loop would (same ``train_seed`` call, same seeding), so a seed's 
 does not depend on where it ran. Workers live in their own process group: a terminal Ctrl-C
 reaches only the parent, which forwards one SIGINT to each worker (the trainer then finishes the
 current update, checkpoints and stops); a second Ctrl-C, or a worker still running after
-:data:`GRACE_SECONDS`, gets SIGTERM, then SIGKILL. Every worker is joined before returning.
+:data:`GRACE_SECONDS`, gets SIGTERM (in a worker a second stop signal: stop now), then SIGKILL.
+SIGTERM to the parent (``kill``, a job scheduler) does the same as a Ctrl-C (the caller turns it into
+:class:`~mjreinforce.training.interrupt.Terminated`), and a worker treats SIGTERM as it treats SIGINT.
+Every worker is joined before returning.
 """
 
 from __future__ import annotations
@@ -27,8 +30,9 @@ from typing import TYPE_CHECKING, Any
 
 from mjreinforce.config import Config
 from mjreinforce.errors import UserError, error_line
-from mjreinforce.files import read_json, write_json_atomic
+from mjreinforce.files import os_error_text, read_json, write_json_atomic
 from mjreinforce.runs.layout import seed_dir
+from mjreinforce.training.interrupt import STOP_SIGNALS, GracefulInterrupt
 from mjreinforce.training.progress import Progress, ProgressEvent
 
 if TYPE_CHECKING:
@@ -43,7 +47,7 @@ KILL_SECONDS = 5.0
 def mark_seed_failed(out: Path, seed: int, exc: BaseException) -> str:
     """Record a failed seed in ``out/summary.json`` (status "failed", the error line and the
     traceback, on top of whatever the trainer wrote) and return the error line. Never raises."""
-    message = error_line(exc)
+    message = os_error_text(exc) if isinstance(exc, OSError) else error_line(exc)
     summary = read_json(out / "summary.json") | {
         "seed": seed,
         "status": "failed",
@@ -89,8 +93,9 @@ class QueueProgress:
 def _worker_main(cfg: Config, seed: int, out: Path, queue: Any, parent_pid: int, resume: bool) -> None:
     """Entry point of a worker process: train one seed, send ``(outcome, seed, payload)``."""
     os.setpgrp()  # critical: a terminal Ctrl-C must reach only the parent, which forwards it once
-    signal.signal(signal.SIGINT, _request_stop)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # critical: started with SIGINT held back
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, _request_stop)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, set(STOP_SIGNALS))  # critical: started with them held back
     try:
         # critical: the trainer (torch, MuJoCo) is imported only after the SIGINT handler is installed, so a
         # stop request during the slow import is not lost (workers start with SIGINT ignored).
@@ -105,24 +110,29 @@ def _worker_main(cfg: Config, seed: int, out: Path, queue: Any, parent_pid: int,
         queue.put(("failed", seed, mark_seed_failed(out, seed, exc)))
     else:
         queue.put(("finished", seed, result))
+    # critical: the outcome is sent and the seed's files are closed; skip the interpreter's teardown (torch,
+    # MuJoCo: seconds of CPU on a loaded machine), so a stopped run's workers are gone at once
+    queue.close()
+    queue.join_thread()
+    os._exit(0)
 
 
 @contextmanager
 def _sigint_deferred(children_ignore: bool) -> Iterator[None]:
-    """Hold back SIGINT in this (main) thread; a Ctrl-C meanwhile is delivered on exit. With
-    ``children_ignore`` processes started inside inherit SIGINT ignored (until they install their
-    handler), so a Ctrl-C during their start-up cannot kill them mid-import."""
+    """Hold back SIGINT and SIGTERM in this (main) thread; one arriving meanwhile is delivered on exit.
+    With ``children_ignore`` processes started inside inherit both ignored (until they install their
+    handlers), so a stop signal during their start-up cannot kill them mid-import."""
     if sys.platform == "win32":  # pragma: no cover
         yield
         return
-    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, set(STOP_SIGNALS))
     main = children_ignore and threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+    previous = {s: signal.signal(s, signal.SIG_IGN) for s in STOP_SIGNALS} if main else {}
     try:
         yield
     finally:
-        if main:
-            signal.signal(signal.SIGINT, previous)  # type: ignore[arg-type]
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
 
 
@@ -218,9 +228,15 @@ class _SeedWorkers:
 
 
 def run_seeds_parallel(
-    cfg: Config, run_dir: Path, workers: int, progress: Progress, resume: bool = False
+    cfg: Config,
+    run_dir: Path,
+    workers: int,
+    progress: Progress,
+    resume: bool = False,
+    seeds: tuple[int, ...] | None = None,
 ) -> dict[int, SeedResult]:
-    """Train every seed of ``cfg`` into ``run_dir/seed_<s>``, at most ``workers`` processes at once.
+    """Train ``seeds`` (default: every seed of ``cfg``) into ``run_dir/seed_<s>``, at most ``workers``
+    processes at once. Each worker gets the whole ``cfg`` (checkpoints record the run's config hash).
 
     Progress events of all workers are forwarded to ``progress`` (one combined display). A seed
     that raises is reported on one stderr line and in its ``summary.json`` (status "failed",
@@ -231,24 +247,30 @@ def run_seeds_parallel(
     """
     if workers < 1:
         raise UserError(f"workers must be >= 1, got {workers}")
-    pending = list(cfg.seeds)
+    seeds = tuple(cfg.seeds) if seeds is None else seeds
+    pending = list(seeds)
     pool = _SeedWorkers(cfg, Path(run_dir), progress, resume)
-    try:
-        while pending or pool.running:
-            while pending and len(pool.running) < workers:
-                pool.start(pending.pop(0))
-            pool.pump(0.2)
-            pool.reap()
-    except BaseException:
-        pool.stop()
-        raise
-    finally:
-        pool.close()
-    kinds = {s: pool.outcomes.get(s, ("failed", None))[0] for s in cfg.seeds}
-    finished = {s: pool.outcomes[s][1] for s in cfg.seeds if kinds[s] == "finished"}
+    # critical: the first Ctrl-C or SIGTERM only sets a flag, so it never tears a message half-read from the
+    # queue (a torn pipe cannot be drained, and workers blocked on it wait out the whole grace period)
+    with GracefulInterrupt() as interrupt:
+        try:
+            while pending or pool.running:
+                while pending and len(pool.running) < workers:
+                    pool.start(pending.pop(0))
+                pool.pump(0.2)
+                pool.reap()
+                if interrupt.requested:
+                    raise interrupt.exception()
+        except BaseException:
+            pool.stop()
+            raise
+        finally:
+            pool.close()
+    kinds = {s: pool.outcomes.get(s, ("failed", None))[0] for s in seeds}
+    finished = {s: pool.outcomes[s][1] for s in seeds if kinds[s] == "finished"}
     if not finished:
-        failed = [s for s in cfg.seeds if kinds[s] == "failed"]
+        failed = [s for s in seeds if kinds[s] == "failed"]
         detail = f"seed {failed[0]}: {pool.outcomes[failed[0]][1]}" if failed else "all were interrupted"
-        what = f"all {len(cfg.seeds)} seeds failed" if len(failed) == len(cfg.seeds) else "no seed finished"
+        what = f"all {len(seeds)} seeds failed" if len(failed) == len(seeds) else "no seed finished"
         raise UserError(f"{what}; {detail}")
     return finished

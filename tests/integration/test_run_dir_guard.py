@@ -1,0 +1,523 @@
+"""A run directory is guarded: ownership (--overwrite), one writer (the lock), no symlink followed, resume
+verifies what it continues, and SIGTERM / dead workers end a run cleanly. Real CLI processes, real files.
+
+The bad-input corpus (:data:`CASES`) runs every case's CLI call concurrently (a few at a time) in one module
+fixture, since each subprocess pays for importing torch; each case is still its own test, and asserts: exit
+2, one stderr line naming what is wrong, no traceback, and the case's whole working directory (the run, the
+targets of planted symlinks, anything beside it) byte-identical afterwards (paths, bytes, symlink targets).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import matplotlib
+import pytest
+import torch
+
+from mjreinforce.config import load_preset, with_overrides
+from mjreinforce.runs.checkpoint import load_checkpoint, save_checkpoint
+from mjreinforce.runs.checkpoint_files import latest_checkpoint
+from mjreinforce.runs.lock import LOCK_NAME, RunLock
+from mjreinforce.runs.ownership import MARKER_NAME
+from mjreinforce.training.run import train
+
+os.environ.setdefault("MUJOCO_GL", "osmesa")  # spawned workers inherit it (as from the CLI)
+os.environ.setdefault("PYOPENGL_PLATFORM", "osmesa")
+
+pytestmark = pytest.mark.slow
+
+TINY = {"backend": "gymnasium", "num_envs": 4, "rollout_steps": 64, "tensorboard": False, "checkpoint_every": 1}
+"""The vpg preset made tiny: 256 env steps per update, a checkpoint after every update."""
+TINY_ARGS = tuple(item for key, value in TINY.items() for item in ("--set", f"{key}={str(value).lower()}"))
+
+
+def tiny_config(seeds: tuple[int, ...] = (1,), steps: int = 1024):
+    settings = TINY | {"seeds": list(seeds), "total_steps": steps, "eval_every": 2, "eval_episodes": 1}
+    return with_overrides(load_preset("vpg"), settings)
+
+
+def snapshot(root: Path) -> dict[str, tuple]:
+    """Every path under ``root`` (symlinks not followed): ("file", bytes), ("link", target) or ("dir",)."""
+    out: dict[str, tuple] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in [*dirnames, *filenames]:
+            path = Path(dirpath) / name
+            rel = str(path.relative_to(root))
+            if path.is_symlink():
+                out[rel] = ("link", os.readlink(path))
+            elif path.is_dir():
+                out[rel] = ("dir",)
+            else:
+                out[rel] = ("file", path.read_bytes())
+    return out
+
+
+def unfinish(run: Path) -> None:
+    """Make a finished run look killed after its last checkpoint (no summary.json anywhere): resumable."""
+    (run / "summary.json").unlink()
+    for summary in run.glob("seed_*/summary.json"):
+        summary.unlink()
+
+
+def forge_checkpoint(run: Path, change: Callable[[torch.Tensor], torch.Tensor]) -> None:
+    """Rewrite seed 1's latest checkpoint with one policy weight changed, under a valid checksum."""
+    file = latest_checkpoint(run / "seed_1")
+    tensors, meta = load_checkpoint(file)
+    key = "state/policy/mean_net.0.weight"
+    tensors[key] = change(tensors[key])
+    save_checkpoint(file, tensors, meta)
+
+
+def _wider(t: torch.Tensor) -> torch.Tensor:
+    return torch.zeros(t.shape[0] + 1, t.shape[1])
+
+
+def _with_nan(t: torch.Tensor) -> torch.Tensor:
+    t = t.clone()
+    t[0, 0] = float("nan")
+    return t
+
+
+def _edit(path: Path, edit: Callable[[bytes], bytes]) -> None:
+    path.write_bytes(edit(path.read_bytes()))
+
+
+def _lines(edit: Callable[[list[bytes]], list[bytes]]) -> Callable[[bytes], bytes]:
+    return lambda data: b"".join(edit(data.splitlines(keepends=True)))
+
+
+def _merge_rows(data: bytes) -> bytes:
+    """Row 10 cut mid-line and merged with row 11 (a torn write)."""
+    lines = data.splitlines(keepends=True)
+    lines[10] = lines[10][: len(lines[10]) // 2]
+    return b"".join(lines)
+
+
+def _move_and_link(path: Path) -> None:
+    """Move ``path`` to ``<path>_real`` beside the run and leave a symlink to it at ``path``."""
+    target = path.parent.parent / f"{path.parent.name}_{path.name}_real"
+    shutil.move(path, target)
+    path.symlink_to(target)
+
+
+@dataclass(frozen=True)
+class Case:
+    args: tuple[str, ...]
+    fragments: tuple[str, ...]  # what the one stderr line must mention
+    setup: Callable[[Path], None] = lambda wd: None  # prepares the working directory (holding a copy of "run")
+    cwd: str = "."
+    command: str = "train"
+    lock: bool = False  # a helper process holds the run's lock during the call
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def _add_foreign(run: Path) -> None:
+    (run / "notes.txt").write_text("my notes\n")
+    (run / "src").mkdir()
+    (run / "src" / "main.py").write_text("print('mine')\n")
+
+
+def _pre_marker(run: Path) -> None:
+    (run / MARKER_NAME).unlink()
+    (run / LOCK_NAME).unlink()
+
+
+RESUME = ("--resume", "run")
+OVERWRITE = ("--out", "run", "--overwrite")
+CASES: dict[str, Case] = {
+    # ownership: --overwrite deletes only the run's own files
+    "overwrite_with_a_foreign_file_and_dir": Case(
+        OVERWRITE, ("--overwrite refused", "'notes.txt'", "2 such"), lambda wd: _add_foreign(wd / "run")
+    ),
+    "overwrite_with_a_foreign_subdir": Case(
+        OVERWRITE, ("--overwrite refused", "'src'"), lambda wd: (wd / "run" / "src").mkdir()
+    ),
+    "overwrite_pre_marker_run_with_a_foreign_file": Case(
+        OVERWRITE,
+        ("--overwrite refused", "'notes.txt'"),
+        lambda wd: (_pre_marker(wd / "run"), (wd / "run" / "notes.txt").write_text("x\n")),
+    ),
+    "overwrite_pre_marker_run_with_a_symlinked_seed_dir": Case(
+        OVERWRITE,
+        ("--overwrite refused", "'seed_1'"),
+        lambda wd: (_pre_marker(wd / "run"), _move_and_link(wd / "run" / "seed_1")),
+    ),
+    "overwrite_a_directory_named_like_an_output": Case(
+        OVERWRITE,
+        ("--overwrite refused", "'summary.md'"),
+        lambda wd: (
+            _pre_marker(wd / "run"),
+            (wd / "run" / "summary.md").mkdir(),
+            (wd / "run" / "summary.md" / "a").write_text("a"),
+        ),
+    ),
+    "overwrite_without_the_flag": Case(("--out", "run"), ("already holds a run", "--overwrite")),
+    "out_is_a_file": Case(("--out", "run/config.toml", "--overwrite"), ("exists and is not a directory",)),
+    # paths --overwrite never acts on
+    "out_empty": Case(("--out", "", "--overwrite"), ("path is empty",), cwd="run"),
+    "out_dot": Case(("--out", ".", "--overwrite"), ("'.'", "the current directory"), cwd="run"),
+    "out_root": Case(("--out", "/", "--overwrite"), ("'/'", "filesystem root")),
+    "out_home": Case(
+        ("--out", "home", "--overwrite"),
+        ("home directory",),
+        lambda wd: shutil.copytree(wd / "run", wd / "home"),
+        env={"HOME": "WD/home", "MPLCONFIGDIR": matplotlib.get_cachedir()},  # matplotlib must not write there
+    ),
+    "out_parent_of_cwd": Case(
+        ("--out", "..", "--overwrite"), ("'..'", "a parent of the current directory"), cwd="run/seed_1"
+    ),
+    "out_grandparent_of_cwd_absolute": Case(
+        ("--out", "ABS", "--overwrite"), ("a parent of the current directory",), cwd="run/seed_1/checkpoints"
+    ),
+    "resume_empty_path": Case(("--resume", ""), ("path is empty",), cwd="run"),
+    # one writer
+    "resume_while_another_holds_the_lock": Case(RESUME, ("in use by another mjreinforce process", "PID"), lock=True),
+    "overwrite_while_another_holds_the_lock": Case(
+        OVERWRITE, ("in use by another mjreinforce process", "PID"), lock=True
+    ),
+    # resume verifies the tables
+    "episodes_cut_short": Case(
+        RESUME,
+        ("episodes.csv", "cut short"),
+        lambda wd: _edit(wd / "run/seed_1/episodes.csv", _lines(lambda ls: ls[:20])),
+    ),
+    "episodes_junk_line": Case(
+        RESUME,
+        ("episodes.csv", "differ", "junk"),
+        lambda wd: _edit(wd / "run/seed_1/episodes.csv", _lines(lambda ls: [*ls[:5], b"junk\r\n", *ls[5:]])),
+    ),
+    "episodes_row_cut_and_merged": Case(
+        RESUME, ("episodes.csv", "merged"), lambda wd: _edit(wd / "run/seed_1/episodes.csv", _merge_rows)
+    ),
+    "episodes_value_edited": Case(
+        RESUME,
+        ("episodes.csv", "differ"),
+        lambda wd: _edit(wd / "run/seed_1/episodes.csv", lambda d: d.replace(b",1,", b",7,", 1)),
+    ),
+    "episodes_header_edited": Case(
+        RESUME,
+        ("episodes.csv", "differ"),
+        lambda wd: _edit(wd / "run/seed_1/episodes.csv", lambda d: d.replace(b"return", b"Return", 1)),
+    ),
+    "episodes_missing": Case(
+        RESUME, ("episodes.csv", "is missing"), lambda wd: (wd / "run/seed_1/episodes.csv").unlink()
+    ),
+    "evals_cut_short": Case(
+        RESUME, ("evals.csv", "cut short"), lambda wd: _edit(wd / "run/seed_1/evals.csv", _lines(lambda ls: ls[:2]))
+    ),
+    "evals_junk_line": Case(
+        RESUME,
+        ("evals.csv", "differ"),
+        lambda wd: _edit(wd / "run/seed_1/evals.csv", _lines(lambda ls: [ls[0], b"1,2,3\r\n", *ls[1:]])),
+    ),
+    # resume verifies the config
+    "config_learning_rate_edited": Case(
+        RESUME,
+        ("config.toml differs", "learning_rate"),
+        lambda wd: _edit(
+            wd / "run/config.toml", lambda d: d.replace(b"\nlearning_rate = ", b"\nlearning_rate = 0.5 #", 1)
+        ),
+    ),
+    "config_gamma_edited": Case(
+        RESUME,
+        ("config.toml differs", "gamma"),
+        lambda wd: _edit(wd / "run/config.toml", lambda d: d.replace(b"\ngamma = ", b"\ngamma = 0.5 #", 1)),
+    ),
+    "run_marker_corrupted": Case(
+        RESUME, ("run marker", "malformed"), lambda wd: (wd / "run" / MARKER_NAME).write_text("{not json")
+    ),
+    # no symlink followed
+    "episodes_csv_is_a_symlink": Case(
+        RESUME, ("episodes.csv", "symbolic link"), lambda wd: _move_and_link(wd / "run/seed_1/episodes.csv")
+    ),
+    "seed_dir_is_a_symlink": Case(RESUME, ("seed_1", "symbolic link"), lambda wd: _move_and_link(wd / "run/seed_1")),
+    "checkpoints_dir_is_a_symlink": Case(
+        RESUME, ("checkpoints", "symbolic link"), lambda wd: _move_and_link(wd / "run/seed_1/checkpoints")
+    ),
+    "tb_dir_is_a_symlink": Case(
+        RESUME,
+        ("tb", "symbolic link"),
+        lambda wd: ((wd / "elsewhere").mkdir(), (wd / "run/seed_1/tb").symlink_to(wd / "elsewhere")),
+    ),
+    "lock_file_is_a_symlink": Case(
+        RESUME, ("lock file", "symbolic link"), lambda wd: _move_and_link(wd / "run" / LOCK_NAME)
+    ),
+    # checkpoints that do not fit the model, under a valid checksum
+    "resume_checkpoint_wrong_shape": Case(
+        RESUME,
+        ("does not fit the model", "mean_net.0.weight", "(65, 4)"),
+        lambda wd: forge_checkpoint(wd / "run", _wider),
+    ),
+    "resume_checkpoint_nan": Case(
+        RESUME, ("non-finite", "mean_net.0.weight"), lambda wd: forge_checkpoint(wd / "run", _with_nan)
+    ),
+    "eval_checkpoint_wrong_shape": Case(
+        ("run", "--episodes", "1"),
+        ("does not fit the model", "(65, 4)"),
+        lambda wd: forge_checkpoint(wd / "run", _wider),
+        command="eval",
+    ),
+    "eval_checkpoint_nan": Case(
+        ("run", "--episodes", "1"), ("non-finite",), lambda wd: forge_checkpoint(wd / "run", _with_nan), command="eval"
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    proc: subprocess.CompletedProcess[str]
+    before: dict[str, tuple]
+    after: dict[str, tuple]
+    holder: int | None
+
+
+def _hold_lock(run: Path) -> subprocess.Popen[str]:
+    """A helper process that takes the run's lock, says so on stdout, and sleeps."""
+    code = (
+        "import sys, time\nfrom mjreinforce.runs.lock import RunLock\n"
+        "RunLock(sys.argv[1]).acquire()\nprint('held', flush=True)\ntime.sleep(600)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code, str(run)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+    return proc
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny finished one-seed run with evaluations, then made to look killed after its last checkpoint."""
+    run = tmp_path_factory.mktemp("template") / "run"
+    train(tiny_config(), run, quiet=True, plot=False, preset="vpg")
+    unfinish(run)
+    return run
+
+
+@pytest.fixture(scope="module")
+def outcomes(
+    cli, template: Path, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> dict[str, Outcome]:
+    """Every selected case's CLI call, a few at a time (``-k`` runs only the cases it selects)."""
+    selected = [
+        item.callspec.params["name"]
+        for item in request.session.items
+        if item.module is request.module and "name" in getattr(getattr(item, "callspec", None), "params", {})
+    ]
+
+    def run(name: str) -> Outcome:
+        case = CASES[name]
+        workdir = tmp_path_factory.mktemp(name)
+        shutil.copytree(template, workdir / "run", symlinks=True)
+        case.setup(workdir)
+        holder = _hold_lock(workdir / "run") if case.lock else None
+        args = tuple(str(workdir) if a == "ABS" else a for a in case.args)
+        if case.command == "train" and "--resume" not in args:
+            args = (*args, "--preset", "vpg", "--steps", "512", "--seeds", "1", *TINY_ARGS)
+        env = {k: v.replace("WD", str(workdir)) for k, v in case.env.items()}
+        before = snapshot(workdir)
+        try:
+            proc = cli(
+                case.command,
+                *args,
+                *(("--quiet", "--no-plot", "--workers", "1") if case.command == "train" else ()),
+                cwd=workdir / case.cwd,
+                timeout=180,
+                **env,
+            )
+        finally:
+            if holder is not None:
+                holder.kill()
+                holder.wait()
+        return Outcome(proc, before, snapshot(workdir), holder.pid if holder else None)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return dict(zip(selected, pool.map(run, selected), strict=True))
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_bad_input_is_one_line_exit_2_and_nothing_changes(name: str, outcomes: dict[str, Outcome]) -> None:
+    case, outcome = CASES[name], outcomes[name]
+    proc = outcome.proc
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith(f"mjreinforce {case.command}: error: ")
+    for fragment in case.fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+    if outcome.holder is not None:
+        assert f"PID {outcome.holder}" in lines[0]
+    assert outcome.after == outcome.before, sorted(set(outcome.after.items()) ^ set(outcome.before.items()))
+
+
+def test_the_corpus_is_large_enough() -> None:
+    assert len(CASES) >= 20
+
+
+# --------------------------------------------------------------------------
+# ownership, the lock, resume, processes: runs that get through
+# --------------------------------------------------------------------------
+
+
+def test_overwrite_removes_only_the_runs_own_files_and_never_follows_a_link(template: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(template, run, symlinks=True)
+    (run / "eval.json").write_text("{}\n")  # what `mjreinforce eval RUN` writes: ours
+    outside = tmp_path / "outside"
+    (outside / "keep").mkdir(parents=True)
+    (outside / "keep" / "data.txt").write_text("precious\n")
+    shutil.rmtree(run / "seed_1")
+    (run / "seed_1").symlink_to(outside / "keep")  # the marker lists seed_1: the link is ours, its target is not
+    before = snapshot(outside)
+
+    train(tiny_config(seeds=(2,), steps=256), run, overwrite=True, quiet=True, plot=False)
+
+    assert snapshot(outside) == before
+    assert sorted(p.name for p in run.iterdir()) == sorted(
+        [LOCK_NAME, MARKER_NAME, "config.toml", "seed_2", "summary.json"]
+    )
+
+
+def test_a_second_writer_is_refused_and_a_kill_9_frees_the_lock(cli, template: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(template, run, symlinks=True)
+    args = ("train", "--resume", str(run), "--quiet", "--no-plot", "--workers", "1")
+    holder = _hold_lock(run)
+    try:
+        refused = cli(*args, cwd=tmp_path, timeout=180)
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    assert refused.returncode == 2 and f"(PID {holder.pid})" in refused.stderr, refused.stderr
+    with RunLock(run):  # the kernel released it when the holder died
+        pass
+    resumed = cli(*args, cwd=tmp_path, timeout=180)
+    assert resumed.returncode == 0, resumed.stderr
+    assert (run / LOCK_NAME).read_bytes() == b""  # emptied on release
+
+
+def test_overwrite_while_a_real_run_trains_is_refused(cli, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    args = ("train", "--preset", "vpg", "--seeds", "1", "--workers", "1", "--quiet", "--no-plot", *TINY_ARGS)
+    first = subprocess.Popen(
+        cli.command(*args, "--steps", "200000", "--out", str(out)),
+        cwd=tmp_path,
+        env=cli.env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while not (out / "seed_1" / "episodes.csv").exists():
+            assert first.poll() is None, first.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert (out / LOCK_NAME).read_text().strip() == str(first.pid)
+        second = cli(*args, "--steps", "256", "--out", str(out), "--overwrite", cwd=tmp_path, timeout=180)
+        assert first.poll() is None, "the first run ended: the test proves nothing"
+    finally:
+        first.kill()
+        first.communicate()
+    assert second.returncode == 2, second.stderr
+    assert f"in use by another mjreinforce process (PID {first.pid})" in second.stderr
+    assert (out / "seed_1" / "episodes.csv").exists() and (out / "config.toml").exists()
+
+
+def test_resume_cuts_rows_after_the_checkpoint_removes_stale_temp_files_and_keeps_the_preset(
+    cli, template: Path, tmp_path: Path, read_csv
+) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(template, run, symlinks=True)
+    episodes = run / "seed_1" / "episodes.csv"
+    want = read_csv(episodes)
+    with open(episodes, "ab") as f:  # a killed run: rows after its last checkpoint, the last one torn
+        f.write(b"1,9999,99999,1.0,1,0,0,1.0\r\n1,10000,99")
+    stale = [
+        run / ".summary.json.0123456789abcdef.tmp",
+        run / "seed_1" / ".summary.json.0123456789abcdef.tmp",
+        run / "seed_1" / "checkpoints" / ".latest.json.0123456789abcdef.tmp",
+    ]
+    for path in stale:
+        path.write_text("half-written")
+
+    resumed = cli("train", "--resume", str(run), "--quiet", "--no-plot", "--workers", "1", cwd=tmp_path, timeout=180)
+
+    assert resumed.returncode == 0, resumed.stderr
+    assert read_csv(episodes) == want  # the checkpoint had reached the budget: nothing new, nothing kept after it
+    assert not [p for p in stale if p.exists()]
+    assert json.loads((run / "summary.json").read_text())["preset"] == "vpg"
+
+
+def _worker_pids(pid: int) -> list[int]:
+    """Children of ``pid`` that are multiprocessing spawn workers (not the resource tracker)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(c) for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
+
+
+def _start_two_workers(cli, out: Path, steps: int) -> tuple[subprocess.Popen[str], list[int]]:
+    """A ``--workers 2`` run of seeds 1 and 2, returned once both seeds have written episode rows."""
+    args = ("train", "--preset", "vpg", "--seeds", "1,2", "--workers", "2", "--steps", str(steps), *TINY_ARGS)
+    proc = subprocess.Popen(
+        cli.command(*args, "--quiet", "--no-plot", "--out", str(out)),
+        cwd=out.parent,
+        env=cli.env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 240
+    tables = [out / f"seed_{s}" / "episodes.csv" for s in (1, 2)]
+    while not all(t.exists() and t.read_bytes().count(b"\n") >= 3 for t in tables):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the workers never started"
+        time.sleep(0.05)
+    return proc, _worker_pids(proc.pid)
+
+
+def test_sigterm_to_a_workers_2_parent_stops_everything_within_seconds(cli, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    proc, workers = _start_two_workers(cli, out, steps=2_000_000)
+    try:
+        proc.send_signal(signal.SIGTERM)
+        start = time.monotonic()
+        _, err = proc.communicate(timeout=60)
+        elapsed = time.monotonic() - start
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 143, err  # 128 + SIGTERM
+    assert elapsed < 20, f"took {elapsed:.1f} s"  # one update and a checkpoint per worker, on a loaded machine
+    assert "Traceback" not in err and "interrupted" in err
+    assert len(workers) == 2 and not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
+    assert not (out / "summary.json").exists()
+    for seed in (1, 2):
+        assert json.loads((out / f"seed_{seed}" / "summary.json").read_text())["status"] == "interrupted"
+
+
+def test_a_killed_worker_ends_the_run_non_zero_without_a_summary(cli, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    proc, workers = _start_two_workers(cli, out, steps=8192)
+    try:
+        os.kill(workers[0], signal.SIGKILL)  # one seed's worker dies; the other seed runs to its end
+        _, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 1, err
+    assert "Traceback" not in err
+    assert "did not finish" in err and "no summary.json" in err
+    assert not (out / "summary.json").exists()
+    statuses = {json.loads((out / f"seed_{s}" / "summary.json").read_text())["status"] for s in (1, 2)}
+    assert statuses == {"finished", "failed"}
