@@ -247,3 +247,27 @@ def test_every_example_sweep_loads_with_the_presets_task_table(name: str) -> Non
         if field not in text:  # neither searched nor set in [config]: as the preset (and task table) say
             assert getattr(spec.base, field) == getattr(base, field), (name, field)
     assert all(spec.config(k).env_id == base.env_id for k in range(len(spec.points)))
+
+
+def test_overwrite_of_a_sweep_directory_deletes_only_what_a_sweep_wrote(tmp_path: Path) -> None:
+    from mjreinforce.sweep.tune import _check_sweep_dir, _prepare_sweep_dir
+
+    out = tmp_path / "sweep"
+    (out / "trial_0" / "seed_1").mkdir(parents=True)
+    (out / "sweep_results.csv").write_text("trial\n")
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(UserError, match="notes.txt"):
+        _prepare_sweep_dir(out, overwrite=True)
+    assert (out / "notes.txt").read_text() == "mine" and (out / "trial_0" / "seed_1").is_dir()
+    (out / "notes.txt").unlink()
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "data").write_text("keep")
+    (out / "trial_1").symlink_to(victim)  # a link planted where a trial directory goes is foreign
+    with pytest.raises(UserError, match="trial_1"):
+        _check_sweep_dir(out, overwrite=True)
+    (out / "trial_1").unlink()
+    _prepare_sweep_dir(out, overwrite=True)
+    assert list(out.iterdir()) == [] and (victim / "data").read_text() == "keep"
+    with pytest.raises(UserError, match="current directory"):
+        _check_sweep_dir(Path.cwd(), overwrite=True)

@@ -35,6 +35,8 @@ from mjreinforce.envs.vector import inspect_env
 from mjreinforce.errors import UserError, error_line
 from mjreinforce.files import atomic_write, read_json, write_json_atomic
 from mjreinforce.runs.layout import seed_dir
+from mjreinforce.runs.lock import RunLock
+from mjreinforce.runs.ownership import check_run_path
 from mjreinforce.runs.reading import load_run
 from mjreinforce.sweep.tune import connect_ray
 from mjreinforce.training.loop import train_seed
@@ -137,7 +139,24 @@ def run_benchmark(
     for env_id in envs:
         inspect_env(env_id)
     configs = {(e, p): cell_config(p, e, steps, seeds) for e in envs for p in presets}
-    out = Path(out)
+    out = check_run_path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with RunLock(out):  # one benchmark writes into OUT at a time; the cells' processes work under it
+        return _run_grid(out, configs, envs, presets, seeds, steps, workers, address, quiet)
+
+
+def _run_grid(
+    out: Path,
+    configs: dict[tuple[str, str], Config],
+    envs: Sequence[str],
+    presets: Sequence[str],
+    seeds: Sequence[int],
+    steps: int,
+    workers: int,
+    address: str | None,
+    quiet: bool,
+) -> BenchmarkResult:
+    """:func:`run_benchmark`'s writing part, under the lock of ``out``."""
     _prepare(out, configs)
     # seed-major: an interrupted suite has results on every task, not all seeds of a few
     cells = [Cell(e, p, s) for s in seeds for e in envs for p in presets]

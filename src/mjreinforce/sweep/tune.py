@@ -24,8 +24,10 @@ from typing import Any
 from mjreinforce.config import Config, save_toml
 from mjreinforce.envs.vector import resolve_backend
 from mjreinforce.errors import UserError, error_line
-from mjreinforce.files import atomic_write, read_json, write_json_atomic
+from mjreinforce.files import atomic_write, is_temp_file, read_json, write_json_atomic
 from mjreinforce.runs.layout import seed_dir
+from mjreinforce.runs.lock import LOCK_NAME, RunLock
+from mjreinforce.runs.ownership import check_run_path
 from mjreinforce.sweep.spec import SweepSpec
 from mjreinforce.training.loop import train_seed
 from mjreinforce.training.parallel import mark_seed_failed
@@ -143,16 +145,25 @@ def run_sweep(
     _check_sweep_dir(out, overwrite)
     started = connect_ray(address, workers, quiet)  # before touching out: a bad address leaves nothing behind
     try:
-        _prepare_sweep_dir(out, overwrite)
-        for k, cfg in enumerate(configs):
-            (out / trial_name(k)).mkdir()
-            save_toml(cfg, out / trial_name(k) / "config.toml")
-        errors = _run_tune(sweep, configs, out, workers, quiet)
+        out.mkdir(parents=True, exist_ok=True)
+        with RunLock(out):  # one writer: a second sweep (or --overwrite) on the same directory is refused
+            return _sweep_locked(sweep, configs, out, workers, overwrite, quiet)
     finally:
         if started:
             import ray
 
             ray.shutdown()
+
+
+def _sweep_locked(
+    sweep: SweepSpec, configs: tuple[Config, ...], out: Path, workers: int | None, overwrite: bool, quiet: bool
+) -> SweepResult:
+    """:func:`run_sweep`'s writing part, under the directory's lock."""
+    _prepare_sweep_dir(out, overwrite)
+    for k, cfg in enumerate(configs):
+        (out / trial_name(k)).mkdir()
+        save_toml(cfg, out / trial_name(k) / "config.toml")
+    errors = _run_tune(sweep, configs, out, workers, quiet)
     for (k, seed), message in sorted(errors.items()):
         print(f"mjreinforce sweep: trial {k} seed {seed} failed: {message}", file=sys.stderr)
     points = tuple(_finish_point(sweep, k, cfg, out, errors) for k, cfg in enumerate(configs))
@@ -165,23 +176,52 @@ def run_sweep(
     return SweepResult(out, sweep.metric, sweep.mode, points, best, out / "best_config.toml", results_csv)
 
 
+SWEEP_FILES = ("sweep_results.csv", "best_config.toml", "summary.json", LOCK_NAME)
+
+
+def _is_sweep_output(path: Path) -> bool:
+    """True for an entry a sweep writes at its top level: a real ``trial_<digits>`` or ``tune`` directory,
+    its result files, the lock, a temporary file of the atomic writer."""
+    name = path.name
+    if name in SWEEP_FILES or is_temp_file(name):
+        return not path.is_dir() or path.is_symlink()
+    digits = name.removeprefix("trial_")
+    is_trial = digits != name and digits.isascii() and digits.isdigit()
+    return (is_trial or name == "tune") and path.is_dir() and not path.is_symlink()
+
+
 def _check_sweep_dir(out: Path, overwrite: bool) -> None:
-    """Refuse a file, a non-empty non-sweep directory, or an existing sweep without ``overwrite``."""
+    """Refuse (one line, nothing touched) a file, a non-empty directory that is not a sweep, an existing sweep
+    without ``overwrite``, and, with it, a sweep directory holding anything a sweep did not write."""
+    check_run_path(out)
     if out.exists() and not out.is_dir():
         raise UserError(f"output path {out} exists and is not a directory")
-    if out.exists() and any(out.iterdir()):
-        if not ((out / "sweep_results.csv").exists() or any(out.glob("trial_*")) or (out / "tune").exists()):
-            raise UserError(f"output directory {out} is not empty and is not a mjreinforce sweep; choose another --out")
-        if not overwrite:
-            raise UserError(f"output directory {out} already holds a sweep; pass --overwrite to replace it")
+    entries = list(out.iterdir()) if out.exists() else []
+    if all(p.name == LOCK_NAME for p in entries):
+        return
+    if not ((out / "sweep_results.csv").exists() or any(_is_sweep_output(p) and p.name != LOCK_NAME for p in entries)):
+        raise UserError(f"output directory {out} is not empty and is not a mjreinforce sweep; choose another --out")
+    if not overwrite:
+        raise UserError(f"output directory {out} already holds a sweep; pass --overwrite to replace it")
+    foreign = sorted(p.name for p in entries if not _is_sweep_output(p))
+    if foreign:
+        raise UserError(
+            f"--overwrite refused: {out} holds {foreign[0]!r}, which mjreinforce did not write; move it away "
+            "or choose another --out"
+        )
 
 
 def _prepare_sweep_dir(out: Path, overwrite: bool) -> None:
-    """An empty sweep directory, like :func:`~mjreinforce.runs.layout.prepare_run_dir` for runs."""
+    """An empty sweep directory (but for the lock, which the caller holds): checks again, then deletes only
+    what a sweep writes; symlinks are unlinked, not followed."""
     _check_sweep_dir(out, overwrite)
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
+    for entry in out.iterdir():
+        if entry.name == LOCK_NAME:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink(missing_ok=True)
 
 
 def _run_tune(
