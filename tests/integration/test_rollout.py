@@ -123,17 +123,18 @@ def test_terminated_and_truncated_are_kept_apart() -> None:
     collector.env.close()
 
 
-def test_episode_mode_collects_one_whole_episode_per_env() -> None:
+def test_episode_mode_collects_until_every_env_finished_an_episode() -> None:
     policy, collector = _setup(num_envs=3)
     episodes: list[Episode] = []
     norm = RunningNormalizer(4, enabled=False)
     rollout = collector.collect(policy, norm, 0, episodes.append)
     ends = rollout.episode_ends
     first_end = ends.argmax(axis=0)  # each env's first episode end
+    last_end = ends.shape[0] - 1 - ends[::-1].argmax(axis=0)  # and its last one
     assert ends.any(axis=0).all()
     assert rollout.rewards.shape[0] == first_end.max() + 1  # stops when the last env finishes its first episode
-    for i in range(3):
-        expected = np.arange(rollout.rewards.shape[0]) <= first_end[i]
+    for i in range(3):  # every finished episode is in the loss; only the one open at the cut is not
+        expected = np.arange(rollout.rewards.shape[0]) <= last_end[i]
         np.testing.assert_array_equal(rollout.valid[:, i], expected)
     _replay(rollout, 3)
     assert collector.env_steps == rollout.rewards.size

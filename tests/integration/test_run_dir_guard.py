@@ -43,7 +43,7 @@ TINY_ARGS = tuple(item for key, value in TINY.items() for item in ("--set", f"{k
 
 
 def tiny_config(seeds: tuple[int, ...] = (1,), steps: int = 1024):
-    settings = TINY | {"seeds": list(seeds), "total_steps": steps, "eval_every": 2, "eval_episodes": 1}
+    settings = TINY | {"seeds": list(seeds), "total_steps": steps, "eval_every_steps": 512, "eval_episodes": 1}
     return with_overrides(load_preset("vpg"), settings)
 
 
