@@ -170,12 +170,17 @@ def clear_run_dir(path: Path) -> None:
     first, so a foreign entry that appeared meanwhile still refuses. Symlinks are unlinked, not followed."""
     check_new_run_dir(path, overwrite=True)
     for entry in sorted(path.iterdir(), key=lambda p: p.name == MARKER_NAME):  # the marker goes last
-        if entry.name == LOCK_NAME:
-            continue
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry)
-        else:
-            entry.unlink(missing_ok=True)
+        if entry.name != LOCK_NAME:
+            remove_entry(entry)
+
+
+def remove_entry(entry: Path) -> None:
+    """Delete one directory entry: a real directory with everything in it, anything else (a symlink too,
+    even one to a directory) unlinked; a link is never followed."""
+    if entry.is_dir() and not entry.is_symlink():
+        shutil.rmtree(entry)
+    else:
+        entry.unlink(missing_ok=True)
 
 
 def _bare_name(name: object) -> bool:

@@ -14,7 +14,6 @@ import io
 import json
 import math
 import os
-import shutil
 import socket
 import sys
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from mjreinforce.errors import UserError, error_line
 from mjreinforce.files import atomic_write, is_temp_file, read_json, write_json_atomic
 from mjreinforce.runs.layout import seed_dir
 from mjreinforce.runs.lock import LOCK_NAME, RunLock
-from mjreinforce.runs.ownership import check_run_path
+from mjreinforce.runs.ownership import check_run_path, remove_entry
 from mjreinforce.sweep.spec import SweepSpec
 from mjreinforce.training.loop import train_seed
 from mjreinforce.training.parallel import mark_seed_failed
@@ -216,12 +215,8 @@ def _prepare_sweep_dir(out: Path, overwrite: bool) -> None:
     what a sweep writes; symlinks are unlinked, not followed."""
     _check_sweep_dir(out, overwrite)
     for entry in out.iterdir():
-        if entry.name == LOCK_NAME:
-            continue
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry)
-        else:
-            entry.unlink(missing_ok=True)
+        if entry.name != LOCK_NAME:
+            remove_entry(entry)
 
 
 def _run_tune(
