@@ -83,7 +83,11 @@ class Config:
 
     # --- algorithm ---------------------------------------------------------
     rollout_steps: int = 0
-    """Steps per env between updates; 0: one whole episode from each env per update."""
+    """Steps per env between updates; 0: episode mode, whole episodes only (see ``episode_batch_steps``)."""
+    episode_batch_steps: int = 0
+    """Episode mode: keep collecting whole episodes until the rollout holds at least this many env steps
+    (``T * num_envs``) and every env finished one; 0: stop as soon as every env finished one. Like Spinning
+    Up's steps per epoch, it keeps short early episodes from making tiny, noisy batches."""
     gamma: float = 0.99
     """Discount factor, in (0, 1]."""
     advantage: Advantage = "returns"
@@ -190,6 +194,8 @@ def validate(cfg: Config) -> Config:
         raise UserError("advantage = 'gae' needs use_critic = true")
     if cfg.policy == "tutorial" and cfg.action_bound != "clip":
         raise UserError("the tutorial policy supports only action_bound = 'clip'")
+    if cfg.episode_batch_steps and not cfg.episode_mode:
+        raise UserError("episode_batch_steps applies only in episode mode (rollout_steps = 0)")
     if cfg.eval_every and cfg.eval_every_steps:
         raise UserError("set one of eval_every_steps (env steps) and eval_every (updates), not both")
     if not cfg.use_critic:

@@ -70,6 +70,7 @@ BOUNDS: dict[str, Bound] = {
     "init_log_std": Bound(LOG_STD_MIN, LOG_STD_MAX, "the log-std is clamped to that range in the forward pass"),
     # algorithm
     "rollout_steps": Bound(0, 1_000_000, "0: one whole episode per update"),
+    "episode_batch_steps": Bound(0, 10_000_000, "the least env steps of one episode-mode update"),
     "gamma": Bound(0.0, 1.0, "a discount factor", low_open=True),
     "gae_lambda": Bound(0.0, 1.0, "a mixing weight"),
     "learning_rate": Bound(0.0, 1.0, "Adam steps each weight by about the learning rate", low_open=True),

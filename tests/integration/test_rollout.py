@@ -147,6 +147,27 @@ def test_episode_mode_collects_until_every_env_finished_an_episode() -> None:
     collector.env.close()
 
 
+def test_episode_mode_with_a_minimum_batch_collects_whole_episodes_past_it() -> None:
+    policy, collector = _setup(num_envs=3)  # InvertedPendulum with std e^0.5 falls within tens of steps
+    episodes: list[Episode] = []
+    norm = RunningNormalizer(4, enabled=False)
+    rollout = collector.collect(policy, norm, 0, episodes.append, min_steps=300)
+    ends = rollout.episode_ends
+    t = ends.shape[0]
+
+    def may_stop(k: int) -> bool:  # every env finished an episode in the first k steps, and k * N >= 300
+        return bool(ends[:k].any(axis=0).all()) and k * 3 >= 300
+
+    assert may_stop(t) and not may_stop(t - 1)  # stops at the first step it may
+    assert (ends.sum(axis=0) > 1).any()  # several episodes per env: the batch grew past the first ones
+    last_end = t - 1 - ends[::-1].argmax(axis=0)
+    for i in range(3):  # every finished episode is in the loss; only the one open at the cut is not
+        np.testing.assert_array_equal(rollout.valid[:, i], np.arange(t) <= last_end[i])
+    _replay(rollout, 3)
+    _check_episode_records(episodes, rollout, steps_per_t=3)
+    collector.env.close()
+
+
 def test_collection_keeps_no_autograd_graph() -> None:
     policy, collector = _setup(num_envs=2)
     rollout = collector.collect(policy, RunningNormalizer(4, enabled=False), 10, lambda e: None)

@@ -272,6 +272,8 @@ INVALID = [
     ({"value_iterations": 10}, "value_iterations.*without a critic"),
     ({"value_learning_rate": 3e-3}, "value_learning_rate.*without a critic"),
     ({"use_critic": True, "accept_zero_bootstrap": True}, "accept_zero_bootstrap"),
+    ({"episode_batch_steps": -1}, "episode_batch_steps"),
+    ({"rollout_steps": 32, "use_critic": True, "episode_batch_steps": 4000}, "episode_batch_steps.*episode mode"),
 ]
 
 
@@ -298,6 +300,7 @@ def test_validation_rejects(changes: dict[str, object], name: str) -> None:
         {"init_log_std": -20.0},
         {"rollout_steps": 32, "accept_zero_bootstrap": True},
         {"rollout_steps": 32, "use_critic": True, "value_iterations": 10},
+        {"episode_batch_steps": 10_000_000},
     ],
 )
 def test_validation_accepts_the_edges(changes: dict[str, object]) -> None:

@@ -107,10 +107,12 @@ class Collector:
         normalizer: RunningNormalizer,
         rollout_steps: int,
         on_episode: Callable[[Episode], None],
+        min_steps: int = 0,
     ) -> Rollout:
         """Collect ``rollout_steps`` steps per env, or with ``rollout_steps = 0`` until every env has
-        finished an episode: an env that finishes first starts another, and every episode that finishes
-        in the rollout enters the loss; only the episodes still running at the cut are dropped.
+        finished an episode and at least ``min_steps`` env steps (``T * N``) were taken: an env that
+        finishes first starts another, and every episode that finishes in the rollout enters the loss;
+        only the episodes still running at the cut are dropped.
         ``on_episode`` is called as each episode finishes, so its record survives a crash."""
         episode_mode = rollout_steps == 0
         if episode_mode and self.episode_length.any():
@@ -120,9 +122,9 @@ class Collector:
             self._buffers = _Buffers(self.num_envs, self.obs_dim, self.act_dim, capacity)
         buf = self._buffers
         ended_once = np.zeros(self.num_envs, dtype=bool)
-        t = 0
+        t, n = 0, self.num_envs
         with torch.inference_mode():
-            while (t < rollout_steps) if not episode_mode else not ended_once.all():
+            while (t < rollout_steps) if not episode_mode else not (ended_once.all() and t * n >= min_steps):
                 buf.ensure(t)
                 a = buf.arrays
                 raw = policy.sample(torch.from_numpy(normalizer(self.obs)))

@@ -150,7 +150,11 @@ def train_seed(cfg: Config, seed: int, out: Path, progress: Progress, resume: bo
                 steps_before = collector.env_steps
                 # 1. collect a rollout with the current policy (no autograd graph)
                 rollout = collector.collect(
-                    policy, normalizer, cfg.rollout_steps, on_episode=lambda ep: logs.episode(ep, wall())
+                    policy,
+                    normalizer,
+                    cfg.rollout_steps,
+                    on_episode=lambda ep: logs.episode(ep, wall()),
+                    min_steps=cfg.episode_batch_steps,
                 )
                 # 2. returns: bootstrap values and advantages (pure functions; terminated and truncated apart)
                 obs, next_obs = normalizer(rollout.obs), normalizer(rollout.next_obs)
