@@ -315,6 +315,23 @@ def test_tensorboard_events(cli_run, read_csv) -> None:
     assert len(acc.Scalars("train/policy_loss")) == 300  # one update per episode
 
 
+def test_episode_batch_steps_sets_the_least_env_steps_of_each_update(tmp_path: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    def update_steps(batch: int) -> list[int]:
+        cfg = preset("reinforce", total_steps=6000, num_envs=4, episode_batch_steps=batch, seeds=(1,), tensorboard=True)
+        out = tmp_path / f"batch{batch}"
+        train(cfg, out, quiet=True, plot=False)
+        acc = EventAccumulator(str(out / "seed_1" / "tb"), size_guidance={"scalars": 0})
+        acc.Reload()
+        return [e.step for e in acc.Scalars("train/policy_loss")]  # env steps at each update
+
+    small, large = update_steps(0), update_steps(1000)
+    gaps = np.diff([0, *large])
+    assert (gaps >= 1000).all() and (gaps < 1000 + 4 * 1000).all()  # at least B; at most B plus the slowest episode
+    assert len(small) > 3 * len(large)  # without it the pendulum's short early episodes make many tiny batches
+
+
 def test_tensorboard_off_writes_no_events(tmp_path: Path) -> None:
     train(preset("tutorial", total_episodes=3, seeds=(1,)), tmp_path / "run", quiet=True, plot=False)
     assert not list((tmp_path / "run").rglob("events.out.tfevents*"))
