@@ -72,6 +72,10 @@ class Config:
     """Non-linearity between hidden layers."""
     state_dependent_std: bool = False
     """``mlp`` policy: log-std from a head on the trunk (True) or a free parameter (False)."""
+    orthogonal_init: bool = False
+    """``mlp`` policy and critic: orthogonal weights with gain sqrt(2) on hidden layers, 0.01 on the policy's
+    mean output and 1 on the critic's output, zero biases (CleanRL's PPO, SB3's ``ortho_init``, Tianshou's
+    MuJoCo scripts): the initial policy acts near the centre of the action box. False: torch's default init."""
     init_log_std: float = 0.0
     """Initial log standard deviation of the ``mlp`` policy, in [-20, 2] (the range its log-std is
     clamped to in the forward pass)."""

@@ -235,3 +235,36 @@ def test_mlp_mean_is_the_networks_output(activation: str, state_dependent_std: b
     # obs -> 8 -> 6 -> mean (three Linear layers), plus the log-std head when the std depends on the state
     n_linear = sum(isinstance(m, nn.Linear) for m in policy.modules())
     assert n_linear == (4 if state_dependent_std else 3)
+
+
+def _linear_layers(module: nn.Module) -> list[nn.Linear]:
+    return [m for m in module.modules() if isinstance(m, nn.Linear)]
+
+
+@pytest.mark.parametrize("state_dependent_std", [False, True])
+def test_orthogonal_init_gains_and_a_centred_initial_policy(state_dependent_std: bool) -> None:
+    policy = _mlp(orthogonal_init=True, state_dependent_std=state_dependent_std, hidden_sizes=(32, 16))
+    layers = [m for m in _linear_layers(policy) if m is not getattr(policy, "log_std_head", None)]
+    assert [tuple(m.weight.shape) for m in layers] == [(32, OBS_DIM), (16, 32), (ACT_DIM, 16)]
+    for layer, gain in zip(layers, (np.sqrt(2), np.sqrt(2), 0.01), strict=True):
+        w = layer.weight.detach().double()
+        small = w @ w.T if w.shape[0] <= w.shape[1] else w.T @ w  # orthonormal rows or columns, times the gain
+        torch.testing.assert_close(small, gain**2 * torch.eye(small.shape[0], dtype=torch.float64), atol=1e-5, rtol=0)
+        assert not layer.bias.any()
+    mean, std = policy.mean_std(_obs(64))
+    assert mean.abs().max() < 0.1  # near the centre of the raw action space; the default init is not
+    assert _mlp(state_dependent_std=state_dependent_std).mean_std(_obs(64))[0].abs().max() > 0.1
+    torch.testing.assert_close(std, torch.ones_like(std))  # init_log_std = 0 untouched
+
+
+def test_orthogonal_init_of_the_critic_and_default_init_unchanged() -> None:
+    torch.manual_seed(0)
+    critic = ValueNetwork(OBS_DIM, (16, 16), "tanh", orthogonal=True)
+    out = _linear_layers(critic)[-1].weight.detach().double()
+    torch.testing.assert_close(out @ out.T, torch.ones(1, 1, dtype=torch.float64), atol=1e-5, rtol=0)  # gain 1
+    torch.manual_seed(0)
+    default = ValueNetwork(OBS_DIM, (16, 16), "tanh")
+    torch.manual_seed(0)
+    plain = nn.Sequential(nn.Linear(OBS_DIM, 16), nn.Tanh(), nn.Linear(16, 16), nn.Tanh(), nn.Linear(16, 1))
+    for a, b in zip(default.parameters(), plain.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)  # orthogonal_init = False: torch's init, same draws

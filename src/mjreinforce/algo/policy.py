@@ -14,6 +14,8 @@ A policy maps observations ``(B, obs_dim)`` to a diagonal Gaussian over a *raw* 
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 from torch import nn
@@ -49,6 +51,18 @@ def mlp(sizes: list[int], activation: str) -> nn.Sequential:
         if i < len(sizes) - 2:
             layers.append(_ACTIVATIONS[activation]())
     return nn.Sequential(*layers)
+
+
+def orthogonal_init(linears: list[nn.Linear], output_gain: float) -> None:
+    """Orthogonal weights, gain ``sqrt(2)`` for every layer but the last, ``output_gain`` for the last; zero
+    biases. A ``(out, in)`` weight gets orthonormal rows or columns scaled by the gain."""
+    for i, layer in enumerate(linears):
+        nn.init.orthogonal_(layer.weight, gain=output_gain if i == len(linears) - 1 else math.sqrt(2))
+        nn.init.zeros_(layer.bias)
+
+
+def _linears(*modules: nn.Module) -> list[nn.Linear]:
+    return [m for module in modules for m in module.modules() if isinstance(m, nn.Linear)]
 
 
 class GaussianPolicy(nn.Module):
@@ -137,10 +151,14 @@ class MLPPolicy(GaussianPolicy):
             self.trunk = nn.Sequential(mlp([obs_dim, *hidden], cfg.activation), _ACTIVATIONS[cfg.activation]())
             self.mean_head = nn.Linear(hidden[-1], act_dim)
             self.log_std_head = nn.Linear(hidden[-1], act_dim)
+            if cfg.orthogonal_init:
+                orthogonal_init(_linears(self.trunk, self.mean_head), output_gain=0.01)
             nn.init.zeros_(self.log_std_head.weight)
             nn.init.constant_(self.log_std_head.bias, cfg.init_log_std)
         else:
             self.mean_net = mlp([obs_dim, *hidden, act_dim], cfg.activation)
+            if cfg.orthogonal_init:
+                orthogonal_init(_linears(self.mean_net), output_gain=0.01)
             self.log_std = nn.Parameter(torch.full((act_dim,), float(cfg.init_log_std)))
 
     def mean_std(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -156,9 +174,11 @@ class MLPPolicy(GaussianPolicy):
 class ValueNetwork(nn.Module):
     """``V(s)``: MLP ``obs -> hidden -> 1``, returns ``(B,)``."""
 
-    def __init__(self, obs_dim: int, hidden_sizes: tuple[int, ...], activation: str) -> None:
+    def __init__(self, obs_dim: int, hidden_sizes: tuple[int, ...], activation: str, orthogonal: bool = False) -> None:
         super().__init__()
         self.net = mlp([obs_dim, *hidden_sizes, 1], activation)
+        if orthogonal:
+            orthogonal_init(_linears(self.net), output_gain=1.0)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return run_sequential(self.net, obs).squeeze(-1)
@@ -175,4 +195,4 @@ def make_policy(cfg: Config, obs_dim: int, act_dim: int, low: np.ndarray, high: 
 
 def value_network(cfg: Config, obs_dim: int) -> ValueNetwork | None:
     """The critic ``cfg`` asks for, or None."""
-    return ValueNetwork(obs_dim, cfg.hidden_sizes, cfg.activation) if cfg.use_critic else None
+    return ValueNetwork(obs_dim, cfg.hidden_sizes, cfg.activation, cfg.orthogonal_init) if cfg.use_critic else None
