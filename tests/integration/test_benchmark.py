@@ -54,6 +54,12 @@ def test_tiny_grid_in_workers_then_a_second_call_skips_the_finished_cells(cli, t
     report = cli("benchmark", *GRID, "--report-only", "--out", str(out), cwd=tmp_path)
     assert report.returncode == 0, report.stderr
     assert _rows(out / "benchmark.csv") == rows and "cells" not in report.stdout  # nothing trained
+    # a cell's row, its bootstrap CI included, does not depend on the other cells in the table
+    alone = cli(
+        "benchmark", *GRID[:1], "InvertedPendulum-v5", *GRID[2:], "--report-only", "--out", str(out), cwd=tmp_path
+    )
+    assert alone.returncode == 0, alone.stderr
+    assert _rows(out / "benchmark.csv") == rows[1:]
 
 
 @pytest.mark.slow
