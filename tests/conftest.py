@@ -6,7 +6,7 @@ import csv
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pytest
@@ -45,6 +45,24 @@ class Cli:
             text=True,
             timeout=timeout,
         )
+
+
+def _one_error_line(proc: subprocess.CompletedProcess[str], command: str, fragments: Iterable[str] = ()) -> str:
+    """Assert that ``proc`` failed as bad input must: exit 2, no traceback, exactly one stderr line
+    ``mjreinforce COMMAND: error: ...`` holding every fragment. Returns that line."""
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith(f"mjreinforce {command}: error: "), lines[0]
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+    return lines[0]
+
+
+@pytest.fixture(scope="session")
+def one_error_line() -> Callable[..., str]:
+    return _one_error_line
 
 
 @pytest.fixture(scope="session")

@@ -348,19 +348,13 @@ def outcomes(cli, tmp_path_factory: pytest.TempPathFactory, read_only_dir: Path 
 
 
 @pytest.mark.parametrize("name", CASES, ids=[f"{c.kind}-{n}" for n, c in CASES.items()])
-def test_bad_input_is_one_line_exit_2_and_changes_nothing(name: str, outcomes: dict[str, Outcome | str]) -> None:
+def test_bad_input_is_one_line_exit_2_and_changes_nothing(
+    name: str, outcomes: dict[str, Outcome | str], one_error_line
+) -> None:
     outcome = outcomes[name]
     if isinstance(outcome, str):
         pytest.skip(outcome)
-    proc = outcome.proc
-    command = CASES[name].args[0]
-    assert "Traceback" not in proc.stderr, proc.stderr
-    assert proc.returncode == 2, (proc.stdout, proc.stderr)
-    lines = proc.stderr.splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith(f"mjreinforce {command}: error: "), lines[0]
-    for fragment in outcome.line_fragments:
-        assert fragment in lines[0], (fragment, lines[0])
+    one_error_line(outcome.proc, CASES[name].args[0], outcome.line_fragments)
     assert outcome.after == outcome.before, sorted(set(outcome.after) ^ set(outcome.before)) or "a file changed"
 
 

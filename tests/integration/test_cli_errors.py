@@ -131,16 +131,9 @@ def outcomes(cli, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Outcome
 
 
 @pytest.mark.parametrize("name", CASES)
-def test_bad_input_is_one_line_exit_2(name: str, outcomes: dict[str, Outcome]) -> None:
+def test_bad_input_is_one_line_exit_2(name: str, outcomes: dict[str, Outcome], one_error_line) -> None:
     case, outcome = CASES[name], outcomes[name]
-    proc = outcome.proc
-    assert "Traceback" not in proc.stderr, proc.stderr
-    assert proc.returncode == 2, (proc.stdout, proc.stderr)
-    lines = proc.stderr.splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("mjreinforce train: error: ")
-    for fragment in case.fragments:
-        assert fragment in lines[0], (fragment, lines[0])
+    one_error_line(outcome.proc, "train", case.fragments)
     out = outcome.workdir / case.out
     if outcome.before is None:
         assert not out.exists(), f"{out} was created"
