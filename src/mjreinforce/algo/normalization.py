@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import numpy as np
+import torch
+
+ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
+
+
+def standardize(obs: ArrayT, mean: ArrayT, std: ArrayT, clip: float) -> ArrayT:
+    """``clip((obs - mean) / std, -clip, clip)`` elementwise: obs ``(..., dim)``, mean and std ``(dim,)``.
+
+    The same IEEE operations in the same order on a numpy array or a torch tensor, so the normalizer (numpy,
+    float64) and the exported ONNX graph (torch traced in float64) give bitwise the same normalized values.
+    """
+    return ((obs - mean) / std).clip(-clip, clip)
 
 
 class RunningNormalizer:
@@ -39,8 +53,11 @@ class RunningNormalizer:
         """Normalized float32 copy of ``obs`` ``(..., dim)``, clipped to ``[-clip, clip]``."""
         if not self.enabled:
             return obs.astype(np.float32)
-        out = (obs - self.mean) / np.sqrt(self.var + self.eps)
-        return np.clip(out, -self.clip, self.clip).astype(np.float32)
+        return standardize(obs, self.mean, self.std(), self.clip).astype(np.float32)
+
+    def std(self) -> np.ndarray:
+        """``sqrt(var + eps)``, ``(dim,)`` float64: what :meth:`__call__` divides by."""
+        return np.sqrt(self.var + self.eps)
 
     def state(self) -> dict[str, np.ndarray]:
         return {"mean": self.mean.copy(), "var": self.var.copy(), "count": np.array([self.count])}

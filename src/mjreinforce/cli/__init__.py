@@ -27,10 +27,10 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _commands() -> list[ModuleType]:
-    from mjreinforce.cli import benchmark, plot, robustness, sweep, train
+    from mjreinforce.cli import benchmark, export, plot, robustness, sweep, train
     from mjreinforce.cli import eval as eval_command
 
-    return [train, eval_command, plot, robustness, sweep, benchmark]
+    return [train, eval_command, export, plot, robustness, sweep, benchmark]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -17,13 +18,17 @@ from mjreinforce.errors import UserError
 from mjreinforce.runs import checkpoint, checkpoint_files
 from mjreinforce.training.state import check_fits
 
+if TYPE_CHECKING:
+    from mjreinforce.policies.export import ExportReport
+
 
 @dataclass(frozen=True)
 class TrainedPolicy:
     """A policy loaded from a checkpoint, ready to act in a plain Gymnasium loop.
 
     ``act(obs, deterministic=True)`` takes one observation ``(obs_dim,)`` or a batch
-    ``(B, obs_dim)`` and returns the env action(s), with observation normalization applied inside.
+    ``(B, obs_dim)`` and returns the env action(s), with observation normalization applied inside;
+    ``export_onnx(path)`` writes the same deterministic action as an ONNX graph.
     """
 
     config: Config
@@ -43,6 +48,13 @@ class TrainedPolicy:
                 actions = self.policy.env_action(self.policy.sample(obs_t))
         out = actions.numpy().astype(np.float64)
         return out[0] if obs.ndim == 1 else out
+
+    def export_onnx(self, path: Path | str, overwrite: bool = False) -> ExportReport:
+        """Write the deterministic policy, normalization included, to ``path`` as ONNX, verified with
+        onnxruntime against :meth:`act` (:func:`mjreinforce.policies.export.export_onnx`)."""
+        from mjreinforce.policies.export import export_onnx  # onnx takes seconds to import: only when exporting
+
+        return export_onnx(self, Path(path), overwrite=overwrite)
 
 
 def load_policy(path: Path | str, seed: int | None = None) -> TrainedPolicy:
