@@ -82,6 +82,24 @@ def read_csv() -> Callable[..., list[dict[str, str]]]:
 
 
 @pytest.fixture(scope="session")
+def read_only_dir(tmp_path_factory: pytest.TempPathFactory):
+    """A directory on a tmpfs mounted read-only (root only: chmod does not stop root), or None."""
+    if os.geteuid() != 0:
+        yield None
+        return
+    path = tmp_path_factory.mktemp("read_only")
+    if subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k,ro", "tmpfs", str(path)], capture_output=True
+    ).returncode:
+        yield None
+        return
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", str(path)], capture_output=True)
+
+
+@pytest.fixture(scope="session")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A vpg policy trained on InvertedPendulum-v5 (gymnasium backend, seed 1) until its evaluation
     reaches 1000 or 80k steps; shared by the eval, video and robustness tests."""

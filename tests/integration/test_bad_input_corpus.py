@@ -296,24 +296,6 @@ def is_root() -> bool:
     return os.geteuid() == 0
 
 
-@pytest.fixture(scope="module")
-def read_only_dir(tmp_path_factory: pytest.TempPathFactory):
-    """A directory on a tmpfs mounted read-only (root only: chmod does not stop root), or None."""
-    if not is_root():
-        yield None
-        return
-    path = tmp_path_factory.mktemp("read_only")
-    if subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=64k,ro", "tmpfs", str(path)], capture_output=True
-    ).returncode:
-        yield None
-        return
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", str(path)], capture_output=True)
-
-
 @dataclass(frozen=True)
 class Outcome:
     proc: subprocess.CompletedProcess[str]

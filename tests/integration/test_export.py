@@ -226,20 +226,6 @@ def _snapshot(path: Path) -> dict[str, bytes | str]:
 
 
 @pytest.fixture(scope="module")
-def read_only_dir(tmp_path_factory: pytest.TempPathFactory):
-    """A read-only tmpfs (root only: chmod does not stop root), or None."""
-    path = tmp_path_factory.mktemp("read-only")
-    mount = ["mount", "-t", "tmpfs", "-o", "size=64k,ro", "tmpfs", str(path)]
-    if os.geteuid() != 0 or subprocess.run(mount, capture_output=True).returncode:
-        yield None
-        return
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", str(path)], capture_output=True)
-
-
-@pytest.fixture(scope="module")
 def workdir_template(runs: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
     """What each bad-input case starts from: a copy of a run, a damaged and a foreign checkpoint, files."""
     path = tmp_path_factory.mktemp("template")

@@ -34,7 +34,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--checkpoint",
         type=Path,
         metavar="FILE",
-        help="a checkpoint of that seed by name (e.g. ckpt_20480.safetensors, in its checkpoints/), or a path "
+        help="a checkpoint of that seed by name (e.g. ckpt_200.safetensors, in its checkpoints/), or a path "
         "to one (default: the latest)",
     )
     p.add_argument("--out", type=Path, required=True, metavar="FILE.onnx", help="the ONNX file to write")
