@@ -12,8 +12,8 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from solve import SeedSolve, solve_config, solve_seed
-from throughput import (
+from benchmarks.solve import SeedSolve, solve_config, solve_seed
+from benchmarks.throughput import (
     Measurement,
     Row,
     raw_envpool_native,
@@ -22,8 +22,7 @@ from throughput import (
     train_config,
     train_run,
 )
-from tutorial_original import run_tutorial_loop
-
+from benchmarks.tutorial_original import run_tutorial_loop
 from mjreinforce.config import Config, dumps, load_preset
 
 ENV_ID = "InvertedPendulum-v5"

@@ -11,9 +11,9 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
-from plan import ENV_ID, THROUGHPUT_SEED, Budgets
-from solve import SeedSolve, SolveSummary, summarize
-from throughput import Row
+from benchmarks.plan import ENV_ID, THROUGHPUT_SEED, Budgets
+from benchmarks.solve import SeedSolve, SolveSummary, summarize
+from benchmarks.throughput import Row
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 Usage::
 
-    .venv/bin/python benchmarks/suite_targets.py runs/benchmark > /tmp/targets.md
+    .venv/bin/python -m benchmarks.suite_targets runs/benchmark > /tmp/targets.md
 
 Reads ``OUT/benchmark.csv`` (written by ``mjreinforce benchmark``) and prints a Markdown table per preset:
 the final evaluation's IQM over seeds against each published reference the issue names, the collapse check

@@ -1,9 +1,9 @@
 """Training throughput on a MuJoCo suite task against raw envpool stepping, side by side, one pinned core.
 
-Usage::
+Usage, from the repository root::
 
-    .venv/bin/python benchmarks/suite_throughput.py                  # HalfCheetah-v5, 3 rounds -> RESULTS.md
-    .venv/bin/python benchmarks/suite_throughput.py --steps 50000 --rounds 1 --out /tmp/t.md   # smoke check
+    .venv/bin/python -m benchmarks.suite_throughput                  # HalfCheetah-v5, 3 rounds -> RESULTS.md
+    .venv/bin/python -m benchmarks.suite_throughput --steps 50000 --rounds 1 --out /tmp/t.md   # smoke check
 
 Each round measures, one after another in this process: raw envpool stepping through mjreinforce's
 same-step wrapper (16 envs, uniform random actions), envpool's native API, and ``vpg`` training with the
@@ -20,8 +20,9 @@ import sys
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-BEGIN, END = "<!-- suite-throughput:begin -->", "<!-- suite-throughput:end -->"
+# Only the standard library is imported before pinning (see machine.pin_to_one_core).
+from benchmarks.machine import pin_to_one_core
+from benchmarks.results_file import RESULTS, SUITE_THROUGHPUT
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,17 +30,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--env", default="HalfCheetah-v5")
     p.add_argument("--steps", type=int, default=200_000, help="env steps per measurement")
     p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
+    p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args(argv)
-    sys.path.insert(0, str(HERE))
-    from run import pin_to_one_core
-
     core = pin_to_one_core(None)
     import torch
 
     torch.set_num_threads(1)
-    from throughput import raw_envpool_native, raw_vec, train_run
-
+    from benchmarks.throughput import raw_envpool_native, raw_vec, train_run  # after pinning
     from mjreinforce.config import load_preset, validate, with_overrides
 
     cfg = load_preset("vpg", args.env)
@@ -57,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
         eval_steps.append(_eval_steps(with_eval))
         print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:,.0f}" for k, v in rows.items()), file=sys.stderr)
     text = _render(args, core, rows, eval_steps, time.time() - start, with_eval)
-    _replace_block(args.out, text)
+    old = args.out.read_text() if args.out.exists() else ""
+    args.out.write_text(SUITE_THROUGHPUT.replaced(old, text))
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
 
@@ -78,10 +76,10 @@ def _render(args, core, rows, eval_steps, seconds, cfg) -> str:  # type: ignore[
         return f"{statistics.median(per_round):.2f}× [{min(per_round):.2f}–{max(per_round):.2f}]"
 
     lines = [
-        BEGIN,
+        SUITE_THROUGHPUT.begin,
         f"## Training throughput on {args.env} (vpg with its {args.env.split('-v')[0]} settings)",
         "",
-        f"Command: `.venv/bin/python benchmarks/suite_throughput.py --env {args.env} --steps {args.steps} "
+        f"Command: `.venv/bin/python -m benchmarks.suite_throughput --env {args.env} --steps {args.steps} "
         f"--rounds {args.rounds}`; pinned to core {core}; {args.rounds} rounds of {args.steps:,} env steps per "
         f"measurement, {seconds:.0f} s in all. Medians, and in brackets the range of the per-round ratios.",
         "",
@@ -102,19 +100,9 @@ def _render(args, core, rows, eval_steps, seconds, cfg) -> str:  # type: ignore[
         "",
         f"Evaluation simulated at most {max(eval_steps):,} env steps per run "
         f"({max(eval_steps) / args.steps:.0%} of the training steps).",
-        END,
+        SUITE_THROUGHPUT.end,
     ]
     return "\n".join(lines) + "\n"
-
-
-def _replace_block(path: Path, block: str) -> None:
-    text = path.read_text() if path.exists() else ""
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + block.rstrip("\n") + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    path.write_text(text)
 
 
 if __name__ == "__main__":

@@ -23,10 +23,10 @@ import random
 import gymnasium as gym
 import numpy as np
 import torch
-from throughput import Measurement, Stopwatch
 from torch import nn
 from torch.distributions.normal import Normal
 
+from benchmarks.throughput import Measurement, Stopwatch
 from mjreinforce.envs.vector import inspect_env
 
 
