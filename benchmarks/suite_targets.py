@@ -19,17 +19,28 @@ from pathlib import Path
 
 import pandas as pd
 
-VPG_REFS = ("Tianshou REINFORCE (10M)", "Spinning Up VPG (PyTorch) (~3M)")
-REINFORCE_REFS = ("Tianshou REINFORCE (3M)",)
+from mjreinforce.benchmark.references import load_references
+
+# The references the issue names for each preset, as (source, env-step budget) in references.toml.
+COMPARED_WITH = {
+    "vpg": (("Tianshou REINFORCE", 10_000_000), ("Spinning Up VPG (PyTorch)", 3_000_000)),
+    "reinforce": (("Tianshou REINFORCE", 3_000_000),),
+}
 EXTRA = {"vpg": {"InvertedDoublePendulum-v5": 9000.0}}  # the issue's own bar, besides the references
 
 
-def _fmt(x: float) -> str:
+def reference_labels(preset: str) -> list[str]:
+    """The labels (``benchmark.csv`` column names) of the references ``preset`` is compared with."""
+    labels = {(r.source, r.budget_steps): r.label for r in load_references()}
+    return [labels[key] for key in COMPARED_WITH[preset]]
+
+
+def _fmt(x: float | None) -> str:
     return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:,.1f}"
 
 
 def targets(table: pd.DataFrame, preset: str, seeds: int) -> list[str]:
-    refs = VPG_REFS if preset == "vpg" else REINFORCE_REFS
+    refs = reference_labels(preset)
     rows = table[table["preset"] == preset]
     head = ["task", "seeds", "final IQM [95% CI]", *refs, "beats all", "final / best IQM", "eval cost"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
