@@ -11,9 +11,12 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
+import pandas as pd
+
 from benchmarks.plan import ENV_ID, THROUGHPUT_SEED, Budgets
 from benchmarks.solve import SeedSolve, SolveSummary, summarize
 from benchmarks.throughput import Row
+from mjreinforce.analysis.tables import to_markdown
 
 
 @dataclass
@@ -40,8 +43,8 @@ def _num(x: float | None, digits: int = 0) -> str:
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    return lines + ["| " + " | ".join(r) + " |" for r in rows]
+    """The lines of a Markdown table of ready-formatted cells."""
+    return to_markdown(pd.DataFrame(rows, columns=header, dtype=object)).splitlines()
 
 
 def _verdict(ok: bool | None) -> str:

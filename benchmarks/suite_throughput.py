@@ -19,10 +19,14 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 # Only the standard library is imported before pinning (see machine.pin_to_one_core).
 from benchmarks.machine import pin_to_one_core
 from benchmarks.results_file import RESULTS, SUITE_THROUGHPUT
+
+if TYPE_CHECKING:
+    from mjreinforce.config import Config
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,21 +64,48 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _eval_steps(cfg) -> int:  # type: ignore[no-untyped-def]
+def _eval_steps(cfg: Config) -> int:
     """Evaluation env steps of one run at most: evaluations x episodes x the task's episode length."""
-    import gymnasium as gym
+    import gymnasium as gym  # after pinning (see main)
 
     evaluations = cfg.total_steps // cfg.eval_every_steps
-    return int(evaluations * cfg.eval_episodes * gym.spec(cfg.env_id).max_episode_steps)
+    max_steps = gym.spec(cfg.env_id).max_episode_steps
+    if max_steps is None:
+        raise ValueError(f"{cfg.env_id} has no episode length limit, so its evaluation steps have no bound")
+    return int(evaluations * cfg.eval_episodes * max_steps)
 
 
-def _render(args, core, rows, eval_steps, seconds, cfg) -> str:  # type: ignore[no-untyped-def]
+def _render(
+    args: argparse.Namespace,
+    core: int,
+    rows: dict[str, list[float]],
+    eval_steps: list[int],
+    seconds: float,
+    cfg: Config,
+) -> str:
+    """The block (markers included): the median of every measurement, then the per-round ratios."""
+    import pandas as pd  # after pinning (see main)
+
+    from mjreinforce.analysis.tables import to_markdown
+
     med = {k: statistics.median(v) for k, v in rows.items()}
 
     def ratios(num: str, den: str) -> str:
         per_round = [a / b for a, b in zip(rows[num], rows[den], strict=True)]
         return f"{statistics.median(per_round):.2f}× [{min(per_round):.2f}–{max(per_round):.2f}]"
 
+    evaluation = f"{cfg.eval_episodes} episodes every {cfg.eval_every_steps:,} steps"
+    measurements = [
+        ["raw envpool through the same-step wrapper (16 envs, random actions)", f"{med['raw_wrapper']:,.0f}"],
+        ["raw envpool, native API (16 envs)", f"{med['raw_native']:,.0f}"],
+        [f"**`vpg` training, evaluation on** ({evaluation})", f"**{med['train_eval']:,.0f}**"],
+        ["`vpg` training, evaluation off", f"{med['train_no_eval']:,.0f}"],
+    ]
+    comparisons = [
+        ["training with evaluation vs raw envpool through the wrapper", ratios("train_eval", "raw_wrapper")],
+        ["training with evaluation vs raw envpool, native API", ratios("train_eval", "raw_native")],
+        ["training without evaluation vs raw envpool through the wrapper", ratios("train_no_eval", "raw_wrapper")],
+    ]
     lines = [
         SUITE_THROUGHPUT.begin,
         f"## Training throughput on {args.env} (vpg with its {args.env.split('-v')[0]} settings)",
@@ -83,21 +114,8 @@ def _render(args, core, rows, eval_steps, seconds, cfg) -> str:  # type: ignore[
         f"--rounds {args.rounds}`; pinned to core {core}; {args.rounds} rounds of {args.steps:,} env steps per "
         f"measurement, {seconds:.0f} s in all. Medians, and in brackets the range of the per-round ratios.",
         "",
-        "| measurement | env steps/s |",
-        "|---|---:|",
-        f"| raw envpool through the same-step wrapper (16 envs, random actions) | {med['raw_wrapper']:,.0f} |",
-        f"| raw envpool, native API (16 envs) | {med['raw_native']:,.0f} |",
-        f"| **`vpg` training, evaluation on** ({cfg.eval_episodes} episodes every {cfg.eval_every_steps:,} steps) "
-        f"| **{med['train_eval']:,.0f}** |",
-        f"| `vpg` training, evaluation off | {med['train_no_eval']:,.0f} |",
-        "",
-        "| comparison | ratio |",
-        "|---|---:|",
-        f"| training with evaluation vs raw envpool through the wrapper | {ratios('train_eval', 'raw_wrapper')} |",
-        f"| training with evaluation vs raw envpool, native API | {ratios('train_eval', 'raw_native')} |",
-        f"| training without evaluation vs raw envpool through the wrapper "
-        f"| {ratios('train_no_eval', 'raw_wrapper')} |",
-        "",
+        to_markdown(pd.DataFrame(measurements, columns=["measurement", "env steps/s"], dtype=object)),
+        to_markdown(pd.DataFrame(comparisons, columns=["comparison", "ratio"], dtype=object)),
         f"Evaluation simulated at most {max(eval_steps):,} env steps per run "
         f"({max(eval_steps) / args.steps:.0%} of the training steps).",
         SUITE_THROUGHPUT.end,
