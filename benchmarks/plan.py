@@ -22,7 +22,7 @@ from benchmarks.throughput import (
     train_config,
     train_run,
 )
-from benchmarks.tutorial_original import run_tutorial_loop
+from benchmarks.tutorial_reference import run_tutorial
 from mjreinforce.config import Config, dumps, load_preset
 
 ENV_ID = "InvertedPendulum-v5"
@@ -104,7 +104,10 @@ def throughput_plan(b: Budgets, presets: dict[str, Config]) -> list[tuple[Row, M
     plan.append(
         (
             Row("tutorial_original", original, ENV_ID, "gymnasium", 1),
-            lambda: (run_tutorial_loop(ENV_ID, b.tutorial_episodes, seed), "gymnasium"),
+            lambda: (
+                run_tutorial(ENV_ID, b.tutorial_episodes, seed, reseed_every_episode=True).measurement,
+                "gymnasium",
+            ),
         )
     )
     return plan

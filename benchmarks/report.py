@@ -139,7 +139,7 @@ def _throughput_notes(b: Budgets) -> list[str]:
         "where its one update per episode dominates). steps/s = `env_steps / wall_seconds` from the seed's "
         "`summary.json`; the CPU time covers the whole call (setup included).",
         "- The **tutorial's original code** row re-implements the Gymnasium tutorial's loop "
-        "(`benchmarks/tutorial_original.py`: per-step autograd graph, Python-list returns, one episode per "
+        "(`benchmarks/tutorial_reference.py`: per-step autograd graph, Python-list returns, one episode per "
         f"update, one torch thread) on {b.tutorial_episodes} episodes from the same seed.",
         "",
     ]
