@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         measured, _ = train_run(with_eval, 1)
         rows["train_eval"].append(measured.steps_per_second)
         rows["train_no_eval"].append(train_run(no_eval, 1)[0].steps_per_second)
-        eval_steps.append(_eval_steps(with_eval))
+        eval_steps.append(_eval_steps(with_eval, args.steps))
         print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:,.0f}" for k, v in rows.items()), file=sys.stderr)
     text = _render(args, core, rows, eval_steps, time.time() - start, with_eval)
     old = args.out.read_text() if args.out.exists() else ""
@@ -64,11 +64,12 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _eval_steps(cfg: Config) -> int:
-    """Evaluation env steps of one run at most: evaluations x episodes x the task's episode length."""
+def _eval_steps(cfg: Config, total_steps: int) -> int:
+    """Evaluation env steps of one run of ``total_steps`` at most: evaluations x episodes x the task's
+    episode length."""
     import gymnasium as gym  # after pinning (see main)
 
-    evaluations = cfg.total_steps // cfg.eval_every_steps
+    evaluations = total_steps // cfg.eval_every_steps
     max_steps = gym.spec(cfg.env_id).max_episode_steps
     if max_steps is None:
         raise ValueError(f"{cfg.env_id} has no episode length limit, so its evaluation steps have no bound")

@@ -77,6 +77,7 @@ class Row:
         return statistics.median(m.steps_per_cpu_second for m in self.runs) if self.runs else float("nan")
 
 
+# TODO(lead): use training.progress.SilentProgress (the same sink as benchmark/suite.py:_Silent) and drop this.
 class NullProgress:
     """A progress display that shows nothing (the trainer's ``Progress`` protocol)."""
 
