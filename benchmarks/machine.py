@@ -1,4 +1,7 @@
-"""Where and with what the benchmark ran: date, command, CPU, pinned core, load, versions, commit."""
+"""Where and with what the benchmark ran: date, command, CPU, pinned core, load, versions, commit.
+
+Imports only the standard library, so :func:`pin_to_one_core` can run before numpy, torch or envpool load.
+"""
 
 from __future__ import annotations
 
@@ -46,6 +49,19 @@ def _git(*args: str) -> str:
         return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True).stdout
     except (OSError, subprocess.CalledProcessError):
         return ""
+
+
+def pin_to_one_core(core: int | None) -> int:
+    """Pin this process (and so every thread and child it creates later) to one core, and make
+    the numeric libraries use one thread. Must run before numpy/torch/envpool are imported."""
+    allowed = sorted(os.sched_getaffinity(0))
+    core = allowed[-1] if core is None else core
+    if core not in allowed:
+        sys.exit(f"{Path(sys.argv[0]).name}: core {core} is not available to this process (allowed: {allowed})")
+    os.sched_setaffinity(0, {core})
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = "1"
+    return core
 
 
 def thread_affinities() -> set[str]:

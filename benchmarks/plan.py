@@ -12,8 +12,8 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from solve import SeedSolve, solve_config, solve_seed
-from throughput import (
+from benchmarks.solve import SeedSolve, solve_config, solve_seed
+from benchmarks.throughput import (
     Measurement,
     Row,
     raw_envpool_native,
@@ -22,8 +22,7 @@ from throughput import (
     train_config,
     train_run,
 )
-from tutorial_original import run_tutorial_loop
-
+from benchmarks.tutorial_reference import run_tutorial
 from mjreinforce.config import Config, dumps, load_preset
 
 ENV_ID = "InvertedPendulum-v5"
@@ -105,7 +104,10 @@ def throughput_plan(b: Budgets, presets: dict[str, Config]) -> list[tuple[Row, M
     plan.append(
         (
             Row("tutorial_original", original, ENV_ID, "gymnasium", 1),
-            lambda: (run_tutorial_loop(ENV_ID, b.tutorial_episodes, seed), "gymnasium"),
+            lambda: (
+                run_tutorial(ENV_ID, b.tutorial_episodes, seed, reseed_every_episode=True).measurement,
+                "gymnasium",
+            ),
         )
     )
     return plan

@@ -11,9 +11,12 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
-from plan import ENV_ID, THROUGHPUT_SEED, Budgets
-from solve import SeedSolve, SolveSummary, summarize
-from throughput import Row
+import pandas as pd
+
+from benchmarks.plan import ENV_ID, THROUGHPUT_SEED, Budgets
+from benchmarks.solve import SeedSolve, SolveSummary, summarize
+from benchmarks.throughput import Row
+from mjreinforce.analysis.tables import to_markdown
 
 
 @dataclass
@@ -40,8 +43,8 @@ def _num(x: float | None, digits: int = 0) -> str:
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    return lines + ["| " + " | ".join(r) + " |" for r in rows]
+    """The lines of a Markdown table of ready-formatted cells."""
+    return to_markdown(pd.DataFrame(rows, columns=header, dtype=object)).splitlines()
 
 
 def _verdict(ok: bool | None) -> str:
@@ -136,7 +139,7 @@ def _throughput_notes(b: Budgets) -> list[str]:
         "where its one update per episode dominates). steps/s = `env_steps / wall_seconds` from the seed's "
         "`summary.json`; the CPU time covers the whole call (setup included).",
         "- The **tutorial's original code** row re-implements the Gymnasium tutorial's loop "
-        "(`benchmarks/tutorial_original.py`: per-step autograd graph, Python-list returns, one episode per "
+        "(`benchmarks/tutorial_reference.py`: per-step autograd graph, Python-list returns, one episode per "
         f"update, one torch thread) on {b.tutorial_episodes} episodes from the same seed.",
         "",
     ]

@@ -1,11 +1,11 @@
 """Benchmark mjreinforce on InvertedPendulum-v5, pinned to one CPU core; writes a Markdown report.
 
-Usage (``make bench`` runs the first line)::
+Usage, from the repository root (``make bench`` runs the first line)::
 
-    .venv/bin/python benchmarks/run.py                       # full run -> benchmarks/RESULTS.md
-    .venv/bin/python benchmarks/run.py --quick               # smoke check -> /tmp/mjreinforce-bench-quick.md
-    .venv/bin/python benchmarks/run.py --only throughput --out /tmp/t.md
-    .venv/bin/python benchmarks/run.py --only solve --seeds 1,2 --include-tutorial
+    .venv/bin/python -m benchmarks.run                       # full run -> benchmarks/RESULTS.md
+    .venv/bin/python -m benchmarks.run --quick               # smoke check -> /tmp/mjreinforce-bench-quick.md
+    .venv/bin/python -m benchmarks.run --only throughput --out /tmp/t.md
+    .venv/bin/python -m benchmarks.run --only solve --seeds 1,2 --include-tutorial
 
 Part 1 measures env steps/s side by side in this one process (raw stepping and training of the
 presets, each repeated, median reported); part 2 trains each seed until the deterministic
@@ -16,12 +16,13 @@ the issue with the measured value and PASS/FAIL. See benchmarks/README.md.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-DEFAULT_OUT = HERE / "RESULTS.md"
+# Only the standard library is imported before pinning (see machine.pin_to_one_core).
+from benchmarks import machine
+from benchmarks.results_file import RESULTS, SUITE_THROUGHPUT
+
 DEFAULT_QUICK_OUT = Path("/tmp/mjreinforce-bench-quick.md")
 FULL_SEEDS = (1, 2, 3, 5, 8)
 QUICK_SEEDS = (1,)
@@ -42,7 +43,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--out",
         type=Path,
-        help=f"report path (default {DEFAULT_OUT.relative_to(HERE.parent)}; --quick: {DEFAULT_QUICK_OUT})",
+        help=f"report path (default {RESULTS.relative_to(RESULTS.parents[1])}; --quick: {DEFAULT_QUICK_OUT})",
     )
     args = p.parse_args(argv)
     if args.repeats is not None and args.repeats < 1:
@@ -60,22 +61,9 @@ def _seeds(text: str) -> tuple[int, ...]:
     return seeds
 
 
-def pin_to_one_core(core: int | None) -> int:
-    """Pin this process (and so every thread and child it creates later) to one core, and make
-    the numeric libraries use one thread. Must run before numpy/torch/envpool are imported."""
-    allowed = sorted(os.sched_getaffinity(0))
-    core = allowed[-1] if core is None else core
-    if core not in allowed:
-        sys.exit(f"run.py: core {core} is not available to this process (allowed: {allowed})")
-    os.sched_setaffinity(0, {core})
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[var] = "1"
-    return core
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    core = pin_to_one_core(args.core)
+    core = machine.pin_to_one_core(args.core)
     import warnings
 
     import gymnasium  # noqa: F401  (its logger installs a warnings filter; ours must come after it)
@@ -84,16 +72,13 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     torch.set_num_interop_threads(1)
     warnings.filterwarnings("ignore", message=".*is out of date.*")
-    sys.path.insert(0, str(HERE))
-    import machine
-    import plan
-    import report
+    from benchmarks import plan, report  # after pinning: they import numpy, torch and envpool
 
     budgets = plan.QUICK if args.quick else plan.FULL
     if args.repeats is not None:
         budgets = budgets.with_repeats(args.repeats)
     seeds = args.seeds or (QUICK_SEEDS if args.quick else FULL_SEEDS)
-    out = args.out or (DEFAULT_QUICK_OUT if args.quick else DEFAULT_OUT)
+    out = args.out or (DEFAULT_QUICK_OUT if args.quick else RESULTS)
     meta = machine.machine_and_versions(core)
     results = report.Results(meta=meta, quick=args.quick, budgets=budgets)
     if args.only in (None, "throughput"):
@@ -103,18 +88,10 @@ def main(argv: list[str] | None = None) -> int:
         results.solves, results.configs["solve"] = plan.run_solve(presets, seeds, budgets)
     machine.at_end(results.meta)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(report.render(results) + _kept_block(out))
+    kept = SUITE_THROUGHPUT.kept(out.read_text() if out.exists() else "")
+    out.write_text(report.render(results) + kept)
     print(f"wrote {out}", file=sys.stderr)
     return 0
-
-
-def _kept_block(path: Path) -> str:
-    """The block ``suite_throughput.py`` wrote into the report (kept when this script rewrites it)."""
-    begin, end = "<!-- suite-throughput:begin -->", "<!-- suite-throughput:end -->"
-    text = path.read_text() if path.exists() else ""
-    if begin not in text or end not in text:
-        return ""
-    return "\n" + begin + text.split(begin, 1)[1].split(end, 1)[0] + end + "\n"
 
 
 if __name__ == "__main__":

@@ -14,8 +14,7 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from throughput import NullProgress, read_seed_summary
-
+from benchmarks.throughput import NullProgress, read_seed_summary
 from mjreinforce.config import Config, validate, with_overrides
 from mjreinforce.training.loop import train_seed
 

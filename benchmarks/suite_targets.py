@@ -2,7 +2,7 @@
 
 Usage::
 
-    .venv/bin/python benchmarks/suite_targets.py runs/benchmark > /tmp/targets.md
+    .venv/bin/python -m benchmarks.suite_targets runs/benchmark > /tmp/targets.md
 
 Reads ``OUT/benchmark.csv`` (written by ``mjreinforce benchmark``) and prints a Markdown table per preset:
 the final evaluation's IQM over seeds against each published reference the issue names, the collapse check
@@ -19,43 +19,61 @@ from pathlib import Path
 
 import pandas as pd
 
-VPG_REFS = ("Tianshou REINFORCE (10M)", "Spinning Up VPG (PyTorch) (~3M)")
-REINFORCE_REFS = ("Tianshou REINFORCE (3M)",)
+from mjreinforce.analysis.tables import to_markdown
+from mjreinforce.benchmark.references import load_references
+
+# The references the issue names for each preset, as (source, env-step budget) in references.toml.
+COMPARED_WITH = {
+    "vpg": (("Tianshou REINFORCE", 10_000_000), ("Spinning Up VPG (PyTorch)", 3_000_000)),
+    "reinforce": (("Tianshou REINFORCE", 3_000_000),),
+}
 EXTRA = {"vpg": {"InvertedDoublePendulum-v5": 9000.0}}  # the issue's own bar, besides the references
 
 
-def _fmt(x: float) -> str:
+def reference_labels(preset: str) -> list[str]:
+    """The labels (``benchmark.csv`` column names) of the references ``preset`` is compared with."""
+    labels = {(r.source, r.budget_steps): r.label for r in load_references()}
+    return [labels[key] for key in COMPARED_WITH[preset]]
+
+
+def _fmt(x: float | None) -> str:
     return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:,.1f}"
 
 
-def targets(table: pd.DataFrame, preset: str, seeds: int) -> list[str]:
-    refs = VPG_REFS if preset == "vpg" else REINFORCE_REFS
-    rows = table[table["preset"] == preset]
+def targets(table: pd.DataFrame, preset: str, seeds: int) -> str:
+    """The Markdown table of ``preset``'s targets, one row per task of ``table`` (``benchmark.csv``)."""
+    refs = reference_labels(preset)
     head = ["task", "seeds", "final IQM [95% CI]", *refs, "beats all", "final / best IQM", "eval cost"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for _, r in rows.iterrows():
-        if int(r["seeds"]) == 0:
-            lines.append(
-                f"| {r['env_id']} | 0 (of {seeds}) | not run | " + " | ".join("–" for _ in refs) + " | – | – | – |"
-            )
-            continue
-        bars = [r.get(ref, float("nan")) for ref in refs]
-        extra = EXTRA.get(preset, {}).get(r["env_id"])
-        compared = [b for b in bars if not math.isnan(b)] + ([extra] if extra is not None else [])
-        beats = all(r["final_iqm"] > b for b in compared) if compared else None
-        ratio = r["final_iqm"] / r["best_iqm"] if r["best_iqm"] else float("nan")
-        if r["best_iqm"] < 0:  # negative returns (Reacher): compare the other way round
-            ratio = r["best_iqm"] / r["final_iqm"] if r["final_iqm"] else float("nan")
-        verdict = {True: "yes", False: "**no**", None: "–"}[beats]
-        if extra is not None:
-            verdict += f" (and ≥ {extra:,.0f})"
-        partial = "" if int(r["seeds"]) >= seeds else f" (of {seeds})"
-        lines.append(
-            f"| {r['env_id']} | {int(r['seeds'])}{partial} | {_fmt(r['final_iqm'])} [{_fmt(r['final_ci_low'])}, "
-            f"{_fmt(r['final_ci_high'])}] | " + " | ".join(_fmt(b) for b in bars) + f" | {verdict} | "
-            f"{ratio:.0%}{'' if ratio >= 0.8 else ' **collapse**'} | {r['eval_fraction']:.1%} |"
-        )
-    return lines
+    rows = [_task_row(r, preset, refs, seeds) for _, r in table[table["preset"] == preset].iterrows()]
+    return to_markdown(pd.DataFrame(rows, columns=head, dtype=object))
+
+
+def _task_row(r: pd.Series, preset: str, refs: list[str], seeds: int) -> list[str]:
+    """One task's cells: seeds, final IQM and CI, each reference, the verdict, final / best IQM, eval cost."""
+    if int(r["seeds"]) == 0:
+        return [r["env_id"], f"0 (of {seeds})", "not run", *("–" for _ in refs), "–", "–", "–"]
+    bars = [r.get(ref, float("nan")) for ref in refs]
+    extra = EXTRA.get(preset, {}).get(r["env_id"])
+    compared = [b for b in bars if not math.isnan(b)] + ([extra] if extra is not None else [])
+    beats = all(r["final_iqm"] > b for b in compared) if compared else None
+    ratio = r["final_iqm"] / r["best_iqm"] if r["best_iqm"] else float("nan")
+    if r["best_iqm"] < 0:  # negative returns (Reacher): compare the other way round
+        ratio = r["best_iqm"] / r["final_iqm"] if r["final_iqm"] else float("nan")
+    verdict = {True: "yes", False: "**no**", None: "–"}[beats]
+    if extra is not None:
+        verdict += f" (and ≥ {extra:,.0f})"
+    partial = "" if int(r["seeds"]) >= seeds else f" (of {seeds})"
+    score = f"{_fmt(r['final_iqm'])} [{_fmt(r['final_ci_low'])}, {_fmt(r['final_ci_high'])}]"
+    collapse = f"{ratio:.0%}{'' if ratio >= 0.8 else ' **collapse**'}"
+    return [
+        r["env_id"],
+        f"{int(r['seeds'])}{partial}",
+        score,
+        *(_fmt(b) for b in bars),
+        verdict,
+        collapse,
+        f"{r['eval_fraction']:.1%}",
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     table = pd.read_csv(args.out / "benchmark.csv")
     for preset in sorted(set(table["preset"]), reverse=True):
         print(f"### `{preset}`\n")
-        print("\n".join(targets(table, preset, args.seeds)))
+        print(targets(table, preset, args.seeds), end="")
         print()
     return 0
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 
-from mjreinforce.config import Config, validate, with_overrides
+from mjreinforce.config import Backend, Config, validate, with_overrides
 from mjreinforce.envs.vector import EnvpoolVecEnv, GymnasiumVecEnv, VecEnv, inspect_env
 from mjreinforce.training.loop import train_seed
 from mjreinforce.training.progress import ProgressEvent
@@ -77,6 +77,7 @@ class Row:
         return statistics.median(m.steps_per_cpu_second for m in self.runs) if self.runs else float("nan")
 
 
+# TODO(lead): use training.progress.SilentProgress (the same sink as benchmark/suite.py:_Silent) and drop this.
 class NullProgress:
     """A progress display that shows nothing (the trainer's ``Progress`` protocol)."""
 
@@ -110,11 +111,11 @@ def raw_gym_single(env_id: str, steps: int, seed: int) -> Measurement:
     return Measurement(steps, episodes, seconds, cpu_seconds)
 
 
-def raw_vec(backend: str, env_id: str, num_envs: int, steps: int, seed: int) -> Measurement:
+def raw_vec(backend: Backend, env_id: str, num_envs: int, steps: int, seed: int) -> Measurement:
     """Step mjreinforce's ``GymnasiumVecEnv`` or ``EnvpoolVecEnv`` (same-step autoreset included)
     with uniform random actions for ``ceil(steps / num_envs)`` vector steps."""
     spec = inspect_env(env_id)
-    cfg = Config(env_id=env_id, backend=backend)  # type: ignore[arg-type]
+    cfg = Config(env_id=env_id, backend=backend)
     env: VecEnv = (EnvpoolVecEnv if backend == "envpool" else GymnasiumVecEnv)(cfg, num_envs, seed)
     rng = np.random.default_rng(seed)
     env.reset()

@@ -1,32 +1,42 @@
-"""The Gymnasium tutorial's REINFORCE loop, re-implemented for timing only.
+"""The Gymnasium tutorial's REINFORCE loop, re-implemented: the one reference for the tutorial.
 
-"Training using REINFORCE for Mujoco" keeps its original per-step style here, because that
-style is what is being timed:
+"Training using REINFORCE for Mujoco", in its original per-step style. Two users:
+
+- the benchmark times it (``throughput`` row "the tutorial's original per-step code"), with the
+  tutorial's own seeding: the env is reset with the same seed before every episode;
+- the parity test (``tests/integration/test_training.py``) checks that the ``tutorial`` preset
+  reproduces its episode returns and weights exactly, with the tutorial's one defect fixed as in the
+  preset: the env is seeded once, ``reset(seed=seed)`` before the first episode, and later resets are
+  unseeded (the tutorial's reseeding starts every episode from one state).
+
+What the tutorial does, and so what this does:
 
 - one forward pass per env step that keeps its autograd graph (``log_prob`` of each sampled
   action is stored as a tensor with history until the update);
 - rewards in a Python list, rewards-to-go built backwards with ``list.insert(0, g)``;
 - the loss is a Python sum over per-step tensors, one backward pass per episode;
-- one episode per update, the env reset with the same seed before every episode;
+- one episode per update;
 - ``RecordEpisodeStatistics(env, 50)`` around ``gym.make(env_id)``;
+- ``torch``, ``random`` and ``numpy`` seeded with the seed before the network is built;
 - network: 2 shared tanh layers (16, 32), a mean head and a softplus std head, ``+1e-6`` on both;
   AdamW(lr=1e-4), gamma 0.99.
 
-The code is written from the tutorial's description, not copied. Torch runs with one thread
-(the benchmark sets ``torch.set_num_threads(1)`` before calling this).
+The code is written from the tutorial's description, not copied. The benchmark runs torch with one
+thread (``torch.set_num_threads(1)`` before calling this), as does the test suite.
 """
 
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 
 import gymnasium as gym
 import numpy as np
 import torch
-from throughput import Measurement, Stopwatch
 from torch import nn
 from torch.distributions.normal import Normal
 
+from benchmarks.throughput import Measurement, Stopwatch
 from mjreinforce.envs.vector import inspect_env
 
 
@@ -85,27 +95,43 @@ class TutorialAgent:
         self.rewards = []
 
 
-def run_tutorial_loop(env_id: str, episodes: int, seed: int) -> Measurement:
-    """Train the tutorial's agent for ``episodes`` episodes of ``env_id``; time the loop only
-    (env and agent construction excluded, as in the trainer's ``wall_seconds``)."""
+@dataclass
+class TutorialRun:
+    """What :func:`run_tutorial` did: the trained agent, each episode's undiscounted return, and the
+    timed loop (env steps, episodes, wall and CPU seconds; env and agent construction excluded, as in
+    the trainer's ``wall_seconds``)."""
+
+    agent: TutorialAgent
+    returns: list[float]
+    measurement: Measurement
+
+
+def run_tutorial(env_id: str, episodes: int, seed: int, *, reseed_every_episode: bool) -> TutorialRun:
+    """Train the tutorial's agent for ``episodes`` episodes of ``env_id`` from ``seed``.
+
+    ``reseed_every_episode``: the tutorial's ``reset(seed=seed)`` before every episode (True), or
+    the preset's fix, a seeded first reset and unseeded later ones (False)."""
     env = gym.wrappers.RecordEpisodeStatistics(gym.make(env_id), 50)
     torch.manual_seed(seed)
     random.seed(seed)
     np.random.seed(seed)
     spec = inspect_env(env_id)
     agent = TutorialAgent(spec.obs_dim, spec.act_dim)
+    returns: list[float] = []
     env_steps = 0
     watch = Stopwatch()
-    for _ in range(episodes):
-        obs, _ = env.reset(seed=seed)
-        done = False
+    for episode in range(episodes):
+        obs, _ = env.reset(seed=seed) if reseed_every_episode or episode == 0 else env.reset()
+        done, episode_return = False, 0.0
         while not done:
             action = agent.sample_action(obs)
             obs, reward, terminated, truncated, _ = env.step(action)
             agent.rewards.append(float(reward))
+            episode_return += float(reward)
             env_steps += 1
             done = terminated or truncated
         agent.update()
+        returns.append(episode_return)
     seconds, cpu_seconds = watch.read()
     env.close()
-    return Measurement(env_steps, episodes, seconds, cpu_seconds)
+    return TutorialRun(agent, returns, Measurement(env_steps, episodes, seconds, cpu_seconds))
