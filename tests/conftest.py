@@ -7,6 +7,7 @@ import contextlib
 import csv
 import io
 import os
+import shutil
 import subprocess
 import sys
 import traceback
@@ -243,6 +244,25 @@ class BadInputs:
 @pytest.fixture(scope="session")
 def bad_inputs(cli: Cli) -> BadInputs:
     return BadInputs(cli)
+
+
+def copies_of(
+    template: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    name: str = "run",
+    beside: Callable[[Path], object] | None = None,
+) -> Callable[[str], Path]:
+    """For :meth:`BadInputs.run`: a fresh working directory per case holding a copy of ``template`` at ``name``
+    (symlinks kept), then given to ``beside`` (e.g. to put a file next to it)."""
+
+    def workdir(case: str) -> Path:
+        path = tmp_path_factory.mktemp(case)
+        shutil.copytree(template, path / name, symlinks=True)
+        if beside is not None:
+            beside(path)
+        return path
+
+    return workdir
 
 
 def selected_cases(request: pytest.FixtureRequest, cases: Mapping[str, Case], param: str = "name") -> dict[str, Case]:

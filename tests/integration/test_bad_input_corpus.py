@@ -19,14 +19,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import shutil
 import subprocess
 import textwrap
 from pathlib import Path
 
 import pytest
 
-from conftest import Case, selected_cases
+from conftest import Case, copies_of, selected_cases
 from mjreinforce.config import load_preset, with_overrides
 from mjreinforce.training.run import train
 
@@ -314,13 +313,10 @@ def outcomes(bad_inputs, request, tmp_path_factory: pytest.TempPathFactory, read
         if read_only_dir or RO not in " ".join(case.args)
     }
 
-    def workdir(name: str) -> Path:
-        path = tmp_path_factory.mktemp(name)
-        shutil.copytree(template, path / RUN, symlinks=True)
+    def beside(path: Path) -> None:
         (path / FILE).write_text("a file where a directory must go\n")
-        return path
 
-    return {"cases": cases, "outcomes": bad_inputs.run(cases, workdir)}
+    return {"cases": cases, "outcomes": bad_inputs.run(cases, copies_of(template, tmp_path_factory, RUN, beside))}
 
 
 @pytest.mark.parametrize("name", CASES)

@@ -1,20 +1,19 @@
 """Bad input through the real ``mjreinforce train`` (the harness in conftest): exit code 2, one stderr line, no
 traceback, and the working directory byte-identical afterwards (nothing left behind that looks like a run).
 
-The cases run in this process through ``main()``; an env check (``non_box_env``), a run-directory guard
-(``existing_run``) and a user-registered env (``envpool_unsupported_env``, which needs a prelude) run as real
-``mjreinforce`` processes.
+The cases run in this process through ``main()``; an env check (``non_box_env``) and a user-registered env
+(``envpool_unsupported_env``, which needs a prelude) run as real ``mjreinforce`` processes (the run-directory
+guards do in test_run_dir_guard.py, the config errors in test_bad_input_corpus.py).
 """
 
 from __future__ import annotations
 
-import shutil
 import textwrap
 from pathlib import Path
 
 import pytest
 
-from conftest import Case, selected_cases
+from conftest import Case, copies_of, selected_cases
 from mjreinforce.config import load_preset, with_overrides
 from mjreinforce.training.run import train
 
@@ -85,7 +84,7 @@ CASES: dict[str, Case] = {  # in this process, but for one kind of error each: a
     ),
     "zero_workers": _train_case(("--workers", "0"), ("--workers", "[1, 1024]")),
     "unknown_preset": _train_case(("--preset", "nope"), ("unknown preset 'nope'", "tutorial", "vpg")),
-    "existing_run": _train_case(("--out", "existing"), ("already holds a run", "--overwrite"), process=True),
+    "existing_run": _train_case(("--out", "existing"), ("already holds a run", "--overwrite")),
     "existing_run_tutorial_preset": _train_case(
         ("--preset", "tutorial", "--out", "existing"), ("already holds a run",)
     ),
@@ -105,12 +104,9 @@ def outcomes(bad_inputs, request, tmp_path_factory: pytest.TempPathFactory) -> d
     existing = tmp_path_factory.mktemp("template") / "existing"
     _make_existing_run(existing)
 
-    def workdir(name: str) -> Path:
-        path = tmp_path_factory.mktemp(name)
-        shutil.copytree(existing, path / "existing")
-        return path
-
-    return bad_inputs.run(selected_cases(request, CASES), workdir, timeout=180)
+    return bad_inputs.run(
+        selected_cases(request, CASES), copies_of(existing, tmp_path_factory, "existing"), timeout=180
+    )
 
 
 @pytest.mark.parametrize("name", CASES)

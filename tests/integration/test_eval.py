@@ -17,7 +17,7 @@ import pytest
 import torch
 
 import mjreinforce
-from conftest import Case, selected_cases
+from conftest import Case, copies_of, selected_cases
 from mjreinforce.algo.evaluation import EVAL_SEED_OFFSET
 from mjreinforce.cli.eval import first_run_seed
 from mjreinforce.policies.evaluation import evaluate_policy
@@ -166,12 +166,7 @@ BAD_INPUTS = {  # each on a copy of the trained run at ``run`` in its working di
 
 @pytest.fixture(scope="module")
 def bad_input_runs(bad_inputs, run_dir: Path, tmp_path_factory: pytest.TempPathFactory, request) -> dict:
-    def workdir(name: str) -> Path:
-        path = tmp_path_factory.mktemp(name)
-        shutil.copytree(run_dir, path / "run", symlinks=True)
-        return path
-
-    return bad_inputs.run(selected_cases(request, BAD_INPUTS, "case"), workdir)
+    return bad_inputs.run(selected_cases(request, BAD_INPUTS, "case"), copies_of(run_dir, tmp_path_factory))
 
 
 @pytest.mark.parametrize("case", BAD_INPUTS)

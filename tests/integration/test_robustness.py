@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +10,7 @@ import pytest
 import torch
 
 import mjreinforce
-from conftest import Case, selected_cases
+from conftest import Case, copies_of, selected_cases
 from mjreinforce.algo.normalization import RunningNormalizer
 from mjreinforce.algo.policy import make_policy
 from mjreinforce.config import load_preset, with_overrides
@@ -104,12 +103,7 @@ BAD_INPUTS = {  # each on a copy of the trained run at ``run`` in its working di
 
 @pytest.fixture(scope="module")
 def bad_input_runs(bad_inputs, run_dir: Path, tmp_path_factory: pytest.TempPathFactory, request) -> dict:
-    def workdir(name: str) -> Path:
-        path = tmp_path_factory.mktemp(name)
-        shutil.copytree(run_dir, path / "run", symlinks=True)
-        return path
-
-    return bad_inputs.run(selected_cases(request, BAD_INPUTS), workdir)
+    return bad_inputs.run(selected_cases(request, BAD_INPUTS), copies_of(run_dir, tmp_path_factory))
 
 
 @pytest.mark.parametrize("name", BAD_INPUTS)

@@ -25,7 +25,7 @@ import matplotlib
 import pytest
 import torch
 
-from conftest import WD, Case, selected_cases, snapshot
+from conftest import WD, Case, copies_of, selected_cases, snapshot
 from mjreinforce.config import load_preset, with_overrides
 from mjreinforce.runs.checkpoint import load_checkpoint, save_checkpoint
 from mjreinforce.runs.checkpoint_files import latest_checkpoint
@@ -306,12 +306,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def outcomes(bad_inputs, template: Path, tmp_path_factory: pytest.TempPathFactory, request) -> dict:
-    def workdir(name: str) -> Path:
-        path = tmp_path_factory.mktemp(name)
-        shutil.copytree(template, path / "run", symlinks=True)
-        return path
-
-    return bad_inputs.run(selected_cases(request, CASES), workdir, timeout=180)
+    return bad_inputs.run(selected_cases(request, CASES), copies_of(template, tmp_path_factory), timeout=180)
 
 
 @pytest.mark.parametrize("name", CASES)

@@ -8,7 +8,6 @@ os.environ.setdefault("MUJOCO_GL", "osmesa")  # before mujoco / OpenGL are impor
 os.environ.setdefault("PYOPENGL_PLATFORM", "osmesa")
 
 import json  # noqa: E402
-import shutil  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import gymnasium as gym  # noqa: E402
@@ -18,7 +17,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 import mjreinforce  # noqa: E402
-from conftest import Case, selected_cases  # noqa: E402
+from conftest import Case, copies_of, selected_cases  # noqa: E402
 from mjreinforce.algo.normalization import RunningNormalizer  # noqa: E402
 from mjreinforce.algo.policy import make_policy  # noqa: E402
 from mjreinforce.config import load_preset, with_overrides  # noqa: E402
@@ -112,12 +111,7 @@ NO_RENDERER = {  # real processes with these variables, each on a copy of the tr
 
 @pytest.fixture(scope="module")
 def no_renderer_runs(bad_inputs, run_dir: Path, tmp_path_factory: pytest.TempPathFactory, request) -> dict:
-    def workdir(name: str) -> Path:
-        path = tmp_path_factory.mktemp(name)
-        shutil.copytree(run_dir, path / "run", symlinks=True)
-        return path
-
-    return bad_inputs.run(selected_cases(request, NO_RENDERER), workdir, timeout=180)
+    return bad_inputs.run(selected_cases(request, NO_RENDERER), copies_of(run_dir, tmp_path_factory), timeout=180)
 
 
 @pytest.mark.parametrize("name", NO_RENDERER)
