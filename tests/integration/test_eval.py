@@ -9,8 +9,6 @@ from __future__ import annotations
 import csv
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import gymnasium as gym
@@ -19,8 +17,8 @@ import pytest
 import torch
 
 import mjreinforce
+from conftest import Case, copies_of, selected_cases
 from mjreinforce.algo.evaluation import EVAL_SEED_OFFSET
-from mjreinforce.cli import main
 from mjreinforce.cli.eval import first_run_seed
 from mjreinforce.policies.evaluation import evaluate_policy
 from mjreinforce.runs import checkpoint, checkpoint_files
@@ -33,30 +31,17 @@ def last_eval_row(run_dir: Path) -> dict[str, str]:
         return list(csv.DictReader(f))[-1]
 
 
-CLI = "import sys; from mjreinforce.cli import main; sys.exit(main(sys.argv[1:]))"  # the console script
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("mjreinforce eval: error: ")
-    for fragment in fragments:
-        assert fragment in lines[0]
-
-
-def test_eval_reaches_the_training_evaluation_return(run_dir: Path, capsys: pytest.CaptureFixture) -> None:
+def test_eval_reaches_the_training_evaluation_return(run_dir: Path, cli) -> None:
     trained_eval = float(last_eval_row(run_dir)["eval_mean_return"])
-    assert main(["eval", str(run_dir), "--episodes", "20"]) == 0
+    proc = cli.main("eval", str(run_dir), "--episodes", "20", cwd=run_dir)
+    assert proc.returncode == 0, proc.stderr
     report = json.loads((run_dir / "eval.json").read_text())  # default location: RUN_DIR/eval.json
     assert report["episodes"] == 20 and report["deterministic"] is True and report["training_seed"] == 1
     assert report["return_min"] <= report["return_mean"] <= report["return_max"]
     assert report["length_min"] <= report["length_mean"] <= report["length_max"] <= 1000
     # fresh episodes (other seeds than training's evaluation) reach the training evaluation return
     assert report["return_mean"] == pytest.approx(trained_eval, rel=0.05)
-    out = capsys.readouterr().out
-    assert f"{report['return_mean']:.2f}" in out and "wrote" in out
+    assert f"{report['return_mean']:.2f}" in proc.stdout and "wrote" in proc.stdout
 
 
 def test_evaluation_with_training_seeds_reproduces_the_last_training_evaluation(run_dir: Path) -> None:
@@ -136,74 +121,54 @@ def test_first_run_seed_follows_the_config_order(tmp_path: Path) -> None:
     assert first_run_seed(tmp_path / "seed_2") is None
 
 
-def test_run_seed_picks_that_seeds_checkpoint(run_dir: Path, tmp_path: Path, capsys) -> None:
+def test_run_seed_picks_that_seeds_checkpoint(run_dir: Path, tmp_path: Path, cli) -> None:
     multi = tmp_path / "run"
     shutil.copytree(run_dir / "seed_1", multi / "seed_1")
     shutil.copytree(run_dir / "seed_1", multi / "seed_3")
     out = tmp_path / "e.json"
-    assert main(["eval", str(multi), "--run-seed", "3", "--episodes", "1", "--out", str(out)]) == 0
+    proc = cli.main("eval", str(multi), "--run-seed", "3", "--episodes", "1", "--out", str(out), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
     report = json.loads(out.read_text())
     assert Path(report["checkpoint"]).parts[-3] == "seed_3"  # (its meta still says seed 1: a copy)
-    assert main(["eval", str(multi), "--episodes", "1", "--out", str(out)]) == 0  # default: the first seed
+    proc = cli.main("eval", str(multi), "--episodes", "1", "--out", str(out), cwd=tmp_path)  # default: the first seed
+    assert proc.returncode == 0, proc.stderr
     assert Path(json.loads(out.read_text())["checkpoint"]).parts[-3] == "seed_1"
-    assert main(["eval", str(multi), "--run-seed", "4", "--episodes", "1"]) == 2
-    assert "no seed 4" in capsys.readouterr().err
+    proc = cli.main("eval", str(multi), "--run-seed", "4", "--episodes", "1", cwd=tmp_path)
+    assert proc.returncode == 2 and "no seed 4" in proc.stderr
 
 
 # ------------------------------------------------------------------------------------------- bad input
-BAD_INPUTS = {  # case -> fragments its one error line must contain
-    "no_checkpoint": ("no checkpoint",),
-    "corrupted_checkpoint": ("corrupted", "checksum"),
-    "unknown_body": ("no body named 'nosuch'", "cart", "pole"),
-    "unknown_field": ("unknown model field 'body_nosuch'", "body_mass"),
-    "unstable_physics": ("unstable", "gravity=-1000000000"),
+def _corrupt_latest_checkpoint(wd: Path) -> None:
+    """A copy of the run's latest checkpoint with one flipped byte in the tensor data."""
+    data = bytearray(checkpoint_files.latest_checkpoint(wd / "run").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (wd / "corrupted").mkdir()
+    (wd / "corrupted" / "ckpt_65.safetensors").write_bytes(bytes(data))
+
+
+def _physics_case(spec: str, fragments: tuple[str, ...], process: bool = False) -> Case:
+    return Case(("eval", "run", "--episodes", "2", "--physics", spec, "--out", "eval.json"), fragments, process=process)
+
+
+BAD_INPUTS = {  # each on a copy of the trained run at ``run`` in its working directory
+    "no_checkpoint": Case(
+        ("eval", "empty"), ("no checkpoint",), setup=lambda wd: (wd / "empty" / "seed_1").mkdir(parents=True)
+    ),
+    "corrupted_checkpoint": Case(
+        ("eval", "corrupted/ckpt_65.safetensors"), ("corrupted", "checksum"), setup=_corrupt_latest_checkpoint
+    ),
+    "unknown_body": _physics_case("body_mass.nosuch=2", ("no body named 'nosuch'", "cart", "pole")),
+    "unknown_field": _physics_case("body_nosuch.pole=2", ("unknown model field 'body_nosuch'", "body_mass")),
+    # a real process: what MuJoCo prints about the blown-up simulation would reach its stderr
+    "unstable_physics": _physics_case("gravity=-1e9", ("unstable", "gravity=-1000000000"), process=True),
 }
 
 
 @pytest.fixture(scope="module")
-def bad_input_runs(run_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple]:
-    """Every BAD_INPUTS case run through the CLI, all processes at once (they mostly wait on imports).
-
-    Returns ``case -> (exit code, stderr, its directory, the directory's file names before the run)``.
-    """
-    root = tmp_path_factory.mktemp("bad-inputs")
-    argv: dict[str, list[str]] = {}
-    (root / "no_checkpoint" / "seed_1").mkdir(parents=True)  # a seed that never wrote a checkpoint
-    argv["no_checkpoint"] = [str(root / "no_checkpoint")]
-    data = bytearray(checkpoint_files.latest_checkpoint(run_dir).read_bytes())
-    data[len(data) // 2] ^= 0xFF  # one flipped byte in the tensor data
-    (root / "corrupted_checkpoint").mkdir()
-    (root / "corrupted_checkpoint" / "ckpt_65.safetensors").write_bytes(bytes(data))
-    argv["corrupted_checkpoint"] = [str(root / "corrupted_checkpoint" / "ckpt_65.safetensors")]
-    for case, spec in (
-        ("unknown_body", "body_mass.nosuch=2"),
-        ("unknown_field", "body_nosuch.pole=2"),
-        ("unstable_physics", "gravity=-1e9"),
-    ):
-        (root / case).mkdir()
-        out = root / case / "eval.json"
-        argv[case] = [str(run_dir), "--episodes", "2", "--physics", spec, "--out", str(out)]
-    before = {case: sorted(p.name for p in (root / case).iterdir()) for case in argv}
-    procs = {
-        case: subprocess.Popen(
-            [sys.executable, "-c", CLI, "eval", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-        for case, args in argv.items()
-    }
-    try:
-        results = {}
-        for case, proc in procs.items():
-            _, stderr = proc.communicate(timeout=240)  # bounded: a hang fails instead of blocking
-            results[case] = (proc.returncode, stderr, root / case, before[case])
-        return results
-    finally:
-        for proc in procs.values():
-            proc.kill()
-            proc.wait()
+def bad_input_runs(bad_inputs, run_dir: Path, tmp_path_factory: pytest.TempPathFactory, request) -> dict:
+    return bad_inputs.run(selected_cases(request, BAD_INPUTS, "case"), copies_of(run_dir, tmp_path_factory))
 
 
 @pytest.mark.parametrize("case", BAD_INPUTS)
-def test_bad_input_is_one_line_and_writes_nothing(bad_input_runs: dict[str, tuple], case: str) -> None:
-    code, stderr, directory, before = bad_input_runs[case]
-    assert_one_line_error(subprocess.CompletedProcess([], code, "", stderr), *BAD_INPUTS[case])
-    assert sorted(p.name for p in directory.iterdir()) == before  # no eval.json, no temp file
+def test_bad_input_is_one_line_and_writes_nothing(bad_input_runs: dict, bad_inputs, case: str) -> None:
+    bad_inputs.check(BAD_INPUTS[case], bad_input_runs[case])

@@ -41,16 +41,16 @@ def test_evaluations_follow_env_steps_stay_in_budget_and_reuse_one_env(tmp_path:
         return real(cfg, num_envs, seed, backend=backend, **kw)
 
     monkeypatch.setattr(evaluation_module, "make_vec_env", counting)
-    # Reacher episodes are 50 steps: 5 episodes cost 250 steps; every 5000 env steps -> 5% of training.
+    # Reacher episodes are 50 steps: 5 episodes cost 250 steps; every 2500 env steps -> 10% of training.
     cfg = _reacher(
-        total_steps=20_000, eval_every_steps=5000, eval_episodes=5, randomize=("gravity=-12:-8",), env_workers=2
+        total_steps=10_000, eval_every_steps=2500, eval_episodes=5, randomize=("gravity=-12:-8",), env_workers=2
     )
     result = train(cfg, tmp_path / "run", quiet=True, plot=False)
     seed = result.seeds[1]
     evals = (tmp_path / "run" / "seed_1" / "evals.csv").read_text().splitlines()[1:]
     eval_steps = [int(row.split(",")[2]) for row in evals]
-    assert len(eval_steps) == 4  # 5k, 10k, 15k and 20k: the last one is the final policy's
-    assert [s // 5000 for s in eval_steps] == [1, 2, 3, 4] and eval_steps[-1] == seed.env_steps
+    assert len(eval_steps) == 4  # 2.5k, 5k, 7.5k and 10k: the last one is the final policy's
+    assert [s // 2500 for s in eval_steps] == [1, 2, 3, 4] and eval_steps[-1] == seed.env_steps
     assert seed.eval_env_steps == 4 * 5 * 50 and seed.eval_env_steps / seed.env_steps <= 0.10
     assert seed.final_eval_mean_return == pytest.approx(float(evals[-1].split(",")[4]))
     assert len(built) == 1  # one evaluation env, built once and reused
@@ -108,7 +108,7 @@ def test_summary_records_the_evaluation_cost(tmp_path: Path) -> None:
 def test_the_console_and_config_toml_name_the_task_overrides(cli, tmp_path: Path) -> None:
     out = tmp_path / "run"
     args = ("train", "--env", "Ant-v5", "--steps", "512", "--seeds", "1", "--workers", "1", "--quiet", "--no-plot")
-    proc = cli(*args, "--set", "init_log_std=-0.7", "--out", str(out), cwd=tmp_path)
+    proc = cli.main(*args, "--set", "init_log_std=-0.7", "--out", str(out), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "preset vpg, tuned for Ant: init_log_std=-1.0" in proc.stdout  # applied, then --set won
     header = (out / "config.toml").read_text().splitlines()[0]

@@ -125,7 +125,7 @@ def _worker_pids(pid: int) -> list[int]:
 
 def test_ctrl_c_stops_the_workers_and_keeps_finished_seeds_readable(tmp_path, cli):
     """Seeds 1 and 2 start together, seed 3 once one of them finished. SIGINT goes to the parent
-    as soon as seed 3 has finished an episode, with at least 155 of its 157 updates still to do (a wide
+    as soon as seed 3 has finished an episode, with at least 76 of its 79 updates still to do (a wide
     margin: on a loaded machine this test process can be descheduled for seconds); the
     run must stop (exit 130) with every worker reaped."""
     out = tmp_path / "run"
@@ -137,7 +137,7 @@ def test_ctrl_c_stops_the_workers_and_keeps_finished_seeds_readable(tmp_path, cl
         "--seeds",
         "1,2,3",
         "--steps",
-        "40000",
+        "20000",
         "--workers",
         "2",
         "--out",
@@ -176,6 +176,6 @@ def test_ctrl_c_stops_the_workers_and_keeps_finished_seeds_readable(tmp_path, cl
     assert finished
     for seed in finished:
         assert (run.episodes["seed"] == seed).sum() == summary(out / f"seed_{seed}")["episodes"]
-    plotted = cli("plot", str(out), cwd=tmp_path, timeout=120)
+    plotted = cli.main("plot", str(out), cwd=tmp_path)
     assert plotted.returncode == 0, plotted.stderr
     assert (out / "learning_curve.png").stat().st_size > 0

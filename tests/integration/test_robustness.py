@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,9 +10,9 @@ import pytest
 import torch
 
 import mjreinforce
+from conftest import Case, copies_of, selected_cases
 from mjreinforce.algo.normalization import RunningNormalizer
 from mjreinforce.algo.policy import make_policy
-from mjreinforce.cli import main
 from mjreinforce.config import load_preset, with_overrides
 from mjreinforce.envs.physics_spec import parse_grid
 from mjreinforce.envs.vector import inspect_env
@@ -25,7 +22,6 @@ from mjreinforce.policies.trained import TrainedPolicy
 
 pytestmark = pytest.mark.slow
 
-CLI = "import sys; from mjreinforce.cli import main; sys.exit(main(sys.argv[1:]))"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -84,49 +80,32 @@ def test_grid_axis_needs_exactly_one_varied_number() -> None:
         grid_axis(parse_grid("opt.gravity=0,0,-15:1,0,-5:3"))
 
 
-def test_robustness_cli(run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_robustness_cli(run_dir: Path, tmp_path: Path, cli) -> None:
     out = tmp_path / "rob"
-    code = main(
-        [
-            "robustness",
-            str(run_dir),
-            "--vary",
-            "gravity=-11:-7:3",
-            "--episodes",
-            "2",
-            "--out",
-            str(out),
-            "--labels",
-            "vpg",
-        ]
-    )
-    assert code == 0
+    args = ("robustness", str(run_dir), "--vary", "gravity=-11:-7:3", "--episodes", "2", "--out", str(out))
+    proc = cli.main(*args, "--labels", "vpg", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
     table = pd.read_csv(out / "robustness.csv")
     assert len(table) == 3 * 2 and set(table["label"]) == {"vpg"}
     assert (out / "robustness.png").read_bytes()[:8] == PNG_MAGIC
-    assert "| vpg |" in capsys.readouterr().out
+    assert "| vpg |" in proc.stdout
 
 
-def test_robustness_cli_labels_must_match_the_runs(run_dir: Path, tmp_path: Path, capsys) -> None:
-    code = main(
-        ["robustness", str(run_dir), "--vary", "gravity=-11:-7:3", "--labels", "a,b", "--out", str(tmp_path / "rob")]
-    )
-    assert code == 2
-    assert "--labels needs 1" in capsys.readouterr().err
-    assert not (tmp_path / "rob").exists()
+BAD_INPUTS = {  # each on a copy of the trained run at ``run`` in its working directory
+    "labels_that_do_not_match_the_runs": Case(
+        ("robustness", "run", "--vary", "gravity=-11:-7:3", "--labels", "a,b", "--out", "rob"), ("--labels needs 1",)
+    ),
+    "unknown_body": Case(
+        ("robustness", "run", "--vary", "body_mass.nosuch=1:2:3", "--out", "rob"), ("no body named 'nosuch'", "pole")
+    ),
+}
 
 
-def test_robustness_cli_unknown_body(run_dir: Path, tmp_path: Path) -> None:
-    out = tmp_path / "rob"
-    result = subprocess.run(
-        [sys.executable, "-c", CLI, "robustness", str(run_dir), "--vary", "body_mass.nosuch=1:2:3", "--out", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env=dict(os.environ),
-    )
-    assert result.returncode == 2
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "no body named 'nosuch'" in lines[0] and "pole" in lines[0]
-    assert not out.exists()
+@pytest.fixture(scope="module")
+def bad_input_runs(bad_inputs, run_dir: Path, tmp_path_factory: pytest.TempPathFactory, request) -> dict:
+    return bad_inputs.run(selected_cases(request, BAD_INPUTS), copies_of(run_dir, tmp_path_factory))
+
+
+@pytest.mark.parametrize("name", BAD_INPUTS)
+def test_robustness_cli_bad_input(bad_input_runs: dict, bad_inputs, name: str) -> None:
+    bad_inputs.check(BAD_INPUTS[name], bad_input_runs[name])

@@ -1,14 +1,16 @@
 """A run directory is guarded: ownership (--overwrite), one writer (the lock), no symlink followed, resume
 verifies what it continues, and SIGTERM / dead workers end a run cleanly. Real CLI processes, real files.
 
-The bad-input corpus (:data:`CASES`) runs every case's CLI call concurrently (a few at a time) in one module
-fixture, since each subprocess pays for importing torch; each case is still its own test, and asserts: exit
-2, one stderr line naming what is wrong, no traceback, and the case's whole working directory (the run, the
-targets of planted symlinks, anything beside it) byte-identical afterwards (paths, bytes, symlink targets).
+The bad-input corpus (:data:`CASES`, through the harness in conftest) asserts for each case: exit 2, one
+stderr line naming what is wrong, no traceback, and the case's whole working directory (the run, the targets
+of planted symlinks, anything beside it) byte-identical afterwards (paths, bytes, symlink targets). The cases
+run in this process through ``main()``; one of each kind (ownership, the lock, the tables, symlinks,
+checkpoints) and the one that needs its own HOME run as real ``mjreinforce`` processes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -16,15 +18,14 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import matplotlib
 import pytest
 import torch
 
+from conftest import WD, Case, copies_of, selected_cases, snapshot
 from mjreinforce.config import load_preset, with_overrides
 from mjreinforce.runs.checkpoint import load_checkpoint, save_checkpoint
 from mjreinforce.runs.checkpoint_files import latest_checkpoint
@@ -45,22 +46,6 @@ TINY_ARGS = tuple(item for key, value in TINY.items() for item in ("--set", f"{k
 def tiny_config(seeds: tuple[int, ...] = (1,), steps: int = 1024):
     settings = TINY | {"seeds": list(seeds), "total_steps": steps, "eval_every_steps": 512, "eval_episodes": 1}
     return with_overrides(load_preset("vpg"), settings)
-
-
-def snapshot(root: Path) -> dict[str, tuple]:
-    """Every path under ``root`` (symlinks not followed): ("file", bytes), ("link", target) or ("dir",)."""
-    out: dict[str, tuple] = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in [*dirnames, *filenames]:
-            path = Path(dirpath) / name
-            rel = str(path.relative_to(root))
-            if path.is_symlink():
-                out[rel] = ("link", os.readlink(path))
-            elif path.is_dir():
-                out[rel] = ("dir",)
-            else:
-                out[rel] = ("file", path.read_bytes())
-    return out
 
 
 def unfinish(run: Path) -> None:
@@ -111,15 +96,35 @@ def _move_and_link(path: Path) -> None:
     path.symlink_to(target)
 
 
-@dataclass(frozen=True)
-class Case:
-    args: tuple[str, ...]
-    fragments: tuple[str, ...]  # what the one stderr line must mention
-    setup: Callable[[Path], None] = lambda wd: None  # prepares the working directory (holding a copy of "run")
-    cwd: str = "."
-    command: str = "train"
-    lock: bool = False  # a helper process holds the run's lock during the call
-    env: dict[str, str] = field(default_factory=dict)
+def guard_case(
+    args: tuple[str, ...],
+    fragments: tuple[str, ...],
+    setup: Callable[[Path], object] | None = None,
+    cwd: str = ".",
+    command: str = "train",
+    lock: bool = False,
+    env: dict[str, str] | None = None,
+    process: bool = False,
+) -> Case:
+    """A case on a copy of the template run at ``run`` in its working directory (``setup`` changes it first);
+    ``train`` gets one worker, no plot and, unless it resumes, the tiny vpg config; ``lock``: a helper process
+    holds the run's lock during the call, and the line must name its PID."""
+    if command == "train":
+        if "--resume" not in args:
+            args = (*args, "--preset", "vpg", "--steps", "512", "--seeds", "1", *TINY_ARGS)
+        args = (*args, "--quiet", "--no-plot", "--workers", "1")
+    during = _holding_the_lock if lock else None
+    return Case((command, *args), fragments, setup=setup, cwd=cwd, during=during, env=env or {}, process=process)
+
+
+@contextlib.contextmanager
+def _holding_the_lock(wd: Path) -> Iterator[tuple[str, ...]]:
+    holder = _hold_lock(wd / "run")
+    try:
+        yield (f"PID {holder.pid}",)
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 def _add_foreign(run: Path) -> None:
@@ -137,23 +142,23 @@ RESUME = ("--resume", "run")
 OVERWRITE = ("--out", "run", "--overwrite")
 CASES: dict[str, Case] = {
     # ownership: --overwrite deletes only the run's own files
-    "overwrite_with_a_foreign_file_and_dir": Case(
-        OVERWRITE, ("--overwrite refused", "'notes.txt'", "2 such"), lambda wd: _add_foreign(wd / "run")
+    "overwrite_with_a_foreign_file_and_dir": guard_case(
+        OVERWRITE, ("--overwrite refused", "'notes.txt'", "2 such"), lambda wd: _add_foreign(wd / "run"), process=True
     ),
-    "overwrite_with_a_foreign_subdir": Case(
+    "overwrite_with_a_foreign_subdir": guard_case(
         OVERWRITE, ("--overwrite refused", "'src'"), lambda wd: (wd / "run" / "src").mkdir()
     ),
-    "overwrite_pre_marker_run_with_a_foreign_file": Case(
+    "overwrite_pre_marker_run_with_a_foreign_file": guard_case(
         OVERWRITE,
         ("--overwrite refused", "'notes.txt'"),
         lambda wd: (_pre_marker(wd / "run"), (wd / "run" / "notes.txt").write_text("x\n")),
     ),
-    "overwrite_pre_marker_run_with_a_symlinked_seed_dir": Case(
+    "overwrite_pre_marker_run_with_a_symlinked_seed_dir": guard_case(
         OVERWRITE,
         ("--overwrite refused", "'seed_1'"),
         lambda wd: (_pre_marker(wd / "run"), _move_and_link(wd / "run" / "seed_1")),
     ),
-    "overwrite_a_directory_named_like_an_output": Case(
+    "overwrite_a_directory_named_like_an_output": guard_case(
         OVERWRITE,
         ("--overwrite refused", "'summary.md'"),
         lambda wd: (
@@ -162,124 +167,121 @@ CASES: dict[str, Case] = {
             (wd / "run" / "summary.md" / "a").write_text("a"),
         ),
     ),
-    "overwrite_without_the_flag": Case(("--out", "run"), ("already holds a run", "--overwrite")),
-    "out_is_a_file": Case(("--out", "run/config.toml", "--overwrite"), ("exists and is not a directory",)),
+    "overwrite_without_the_flag": guard_case(("--out", "run"), ("already holds a run", "--overwrite")),
+    "out_is_a_file": guard_case(("--out", "run/config.toml", "--overwrite"), ("exists and is not a directory",)),
     # paths --overwrite never acts on
-    "out_empty": Case(("--out", "", "--overwrite"), ("path is empty",), cwd="run"),
-    "out_dot": Case(("--out", ".", "--overwrite"), ("'.'", "the current directory"), cwd="run"),
-    "out_root": Case(("--out", "/", "--overwrite"), ("'/'", "filesystem root")),
-    "out_home": Case(
+    "out_empty": guard_case(("--out", "", "--overwrite"), ("path is empty",), cwd="run"),
+    "out_dot": guard_case(("--out", ".", "--overwrite"), ("'.'", "the current directory"), cwd="run"),
+    "out_root": guard_case(("--out", "/", "--overwrite"), ("'/'", "filesystem root")),
+    "out_home": guard_case(
         ("--out", "home", "--overwrite"),
         ("home directory",),
         lambda wd: shutil.copytree(wd / "run", wd / "home"),
-        env={"HOME": "WD/home", "MPLCONFIGDIR": matplotlib.get_cachedir()},  # matplotlib must not write there
+        env={"HOME": f"{WD}/home", "MPLCONFIGDIR": matplotlib.get_cachedir()},  # matplotlib must not write there
     ),
-    "out_parent_of_cwd": Case(
+    "out_parent_of_cwd": guard_case(
         ("--out", "..", "--overwrite"), ("'..'", "a parent of the current directory"), cwd="run/seed_1"
     ),
-    "out_grandparent_of_cwd_absolute": Case(
-        ("--out", "ABS", "--overwrite"), ("a parent of the current directory",), cwd="run/seed_1/checkpoints"
+    "out_grandparent_of_cwd_absolute": guard_case(
+        ("--out", WD, "--overwrite"), ("a parent of the current directory",), cwd="run/seed_1/checkpoints"
     ),
-    "resume_empty_path": Case(("--resume", ""), ("path is empty",), cwd="run"),
+    "resume_empty_path": guard_case(("--resume", ""), ("path is empty",), cwd="run"),
     # one writer
-    "resume_while_another_holds_the_lock": Case(RESUME, ("in use by another mjreinforce process", "PID"), lock=True),
-    "overwrite_while_another_holds_the_lock": Case(
+    "resume_while_another_holds_the_lock": guard_case(
+        RESUME, ("in use by another mjreinforce process", "PID"), lock=True, process=True
+    ),
+    "overwrite_while_another_holds_the_lock": guard_case(
         OVERWRITE, ("in use by another mjreinforce process", "PID"), lock=True
     ),
     # resume verifies the tables
-    "episodes_cut_short": Case(
+    "episodes_cut_short": guard_case(
         RESUME,
         ("episodes.csv", "cut short"),
         lambda wd: _edit(wd / "run/seed_1/episodes.csv", _lines(lambda ls: ls[:20])),
+        process=True,
     ),
-    "episodes_junk_line": Case(
+    "episodes_junk_line": guard_case(
         RESUME,
         ("episodes.csv", "differ", "junk"),
         lambda wd: _edit(wd / "run/seed_1/episodes.csv", _lines(lambda ls: [*ls[:5], b"junk\r\n", *ls[5:]])),
     ),
-    "episodes_row_cut_and_merged": Case(
+    "episodes_row_cut_and_merged": guard_case(
         RESUME, ("episodes.csv", "merged"), lambda wd: _edit(wd / "run/seed_1/episodes.csv", _merge_rows)
     ),
-    "episodes_value_edited": Case(
+    "episodes_value_edited": guard_case(
         RESUME,
         ("episodes.csv", "differ"),
         lambda wd: _edit(wd / "run/seed_1/episodes.csv", lambda d: d.replace(b",1,", b",7,", 1)),
     ),
-    "episodes_header_edited": Case(
+    "episodes_header_edited": guard_case(
         RESUME,
         ("episodes.csv", "differ"),
         lambda wd: _edit(wd / "run/seed_1/episodes.csv", lambda d: d.replace(b"return", b"Return", 1)),
     ),
-    "episodes_missing": Case(
+    "episodes_missing": guard_case(
         RESUME, ("episodes.csv", "is missing"), lambda wd: (wd / "run/seed_1/episodes.csv").unlink()
     ),
-    "evals_cut_short": Case(
+    "evals_cut_short": guard_case(
         RESUME, ("evals.csv", "cut short"), lambda wd: _edit(wd / "run/seed_1/evals.csv", _lines(lambda ls: ls[:2]))
     ),
-    "evals_junk_line": Case(
+    "evals_junk_line": guard_case(
         RESUME,
         ("evals.csv", "differ"),
         lambda wd: _edit(wd / "run/seed_1/evals.csv", _lines(lambda ls: [ls[0], b"1,2,3\r\n", *ls[1:]])),
     ),
     # resume verifies the config
-    "config_learning_rate_edited": Case(
+    "config_learning_rate_edited": guard_case(
         RESUME,
         ("config.toml differs", "learning_rate"),
         lambda wd: _edit(
             wd / "run/config.toml", lambda d: d.replace(b"\nlearning_rate = ", b"\nlearning_rate = 0.5 #", 1)
         ),
     ),
-    "config_gamma_edited": Case(
+    "config_gamma_edited": guard_case(
         RESUME,
         ("config.toml differs", "gamma"),
         lambda wd: _edit(wd / "run/config.toml", lambda d: d.replace(b"\ngamma = ", b"\ngamma = 0.5 #", 1)),
     ),
-    "run_marker_corrupted": Case(
+    "run_marker_corrupted": guard_case(
         RESUME, ("run marker", "malformed"), lambda wd: (wd / "run" / MARKER_NAME).write_text("{not json")
     ),
     # no symlink followed
-    "episodes_csv_is_a_symlink": Case(
+    "episodes_csv_is_a_symlink": guard_case(
         RESUME, ("episodes.csv", "symbolic link"), lambda wd: _move_and_link(wd / "run/seed_1/episodes.csv")
     ),
-    "seed_dir_is_a_symlink": Case(RESUME, ("seed_1", "symbolic link"), lambda wd: _move_and_link(wd / "run/seed_1")),
-    "checkpoints_dir_is_a_symlink": Case(
+    "seed_dir_is_a_symlink": guard_case(
+        RESUME, ("seed_1", "symbolic link"), lambda wd: _move_and_link(wd / "run/seed_1"), process=True
+    ),
+    "checkpoints_dir_is_a_symlink": guard_case(
         RESUME, ("checkpoints", "symbolic link"), lambda wd: _move_and_link(wd / "run/seed_1/checkpoints")
     ),
-    "tb_dir_is_a_symlink": Case(
+    "tb_dir_is_a_symlink": guard_case(
         RESUME,
         ("tb", "symbolic link"),
         lambda wd: ((wd / "elsewhere").mkdir(), (wd / "run/seed_1/tb").symlink_to(wd / "elsewhere")),
     ),
-    "lock_file_is_a_symlink": Case(
+    "lock_file_is_a_symlink": guard_case(
         RESUME, ("lock file", "symbolic link"), lambda wd: _move_and_link(wd / "run" / LOCK_NAME)
     ),
     # checkpoints that do not fit the model, under a valid checksum
-    "resume_checkpoint_wrong_shape": Case(
+    "resume_checkpoint_wrong_shape": guard_case(
         RESUME,
         ("does not fit the model", "mean_net.0.weight", "(65, 4)"),
         lambda wd: forge_checkpoint(wd / "run", _wider),
     ),
-    "resume_checkpoint_nan": Case(
-        RESUME, ("non-finite", "mean_net.0.weight"), lambda wd: forge_checkpoint(wd / "run", _with_nan)
+    "resume_checkpoint_nan": guard_case(
+        RESUME, ("non-finite", "mean_net.0.weight"), lambda wd: forge_checkpoint(wd / "run", _with_nan), process=True
     ),
-    "eval_checkpoint_wrong_shape": Case(
+    "eval_checkpoint_wrong_shape": guard_case(
         ("run", "--episodes", "1"),
         ("does not fit the model", "(65, 4)"),
         lambda wd: forge_checkpoint(wd / "run", _wider),
         command="eval",
     ),
-    "eval_checkpoint_nan": Case(
+    "eval_checkpoint_nan": guard_case(
         ("run", "--episodes", "1"), ("non-finite",), lambda wd: forge_checkpoint(wd / "run", _with_nan), command="eval"
     ),
 }
-
-
-@dataclass(frozen=True)
-class Outcome:
-    proc: subprocess.CompletedProcess[str]
-    before: dict[str, tuple]
-    after: dict[str, tuple]
-    holder: int | None
 
 
 def _hold_lock(run: Path) -> subprocess.Popen[str]:
@@ -303,59 +305,13 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def outcomes(
-    cli, template: Path, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
-) -> dict[str, Outcome]:
-    """Every selected case's CLI call, a few at a time (``-k`` runs only the cases it selects)."""
-    selected = [
-        item.callspec.params["name"]
-        for item in request.session.items
-        if item.module is request.module and "name" in getattr(getattr(item, "callspec", None), "params", {})
-    ]
-
-    def run(name: str) -> Outcome:
-        case = CASES[name]
-        workdir = tmp_path_factory.mktemp(name)
-        shutil.copytree(template, workdir / "run", symlinks=True)
-        case.setup(workdir)
-        holder = _hold_lock(workdir / "run") if case.lock else None
-        args = tuple(str(workdir) if a == "ABS" else a for a in case.args)
-        if case.command == "train" and "--resume" not in args:
-            args = (*args, "--preset", "vpg", "--steps", "512", "--seeds", "1", *TINY_ARGS)
-        env = {k: v.replace("WD", str(workdir)) for k, v in case.env.items()}
-        before = snapshot(workdir)
-        try:
-            proc = cli(
-                case.command,
-                *args,
-                *(("--quiet", "--no-plot", "--workers", "1") if case.command == "train" else ()),
-                cwd=workdir / case.cwd,
-                timeout=180,
-                **env,
-            )
-        finally:
-            if holder is not None:
-                holder.kill()
-                holder.wait()
-        return Outcome(proc, before, snapshot(workdir), holder.pid if holder else None)
-
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        return dict(zip(selected, pool.map(run, selected), strict=True))
+def outcomes(bad_inputs, template: Path, tmp_path_factory: pytest.TempPathFactory, request) -> dict:
+    return bad_inputs.run(selected_cases(request, CASES), copies_of(template, tmp_path_factory), timeout=180)
 
 
 @pytest.mark.parametrize("name", CASES)
-def test_bad_input_is_one_line_exit_2_and_nothing_changes(
-    name: str, outcomes: dict[str, Outcome], one_error_line
-) -> None:
-    case, outcome = CASES[name], outcomes[name]
-    line = one_error_line(outcome.proc, case.command, case.fragments)
-    if outcome.holder is not None:
-        assert f"PID {outcome.holder}" in line
-    assert outcome.after == outcome.before, sorted(set(outcome.after.items()) ^ set(outcome.before.items()))
-
-
-def test_the_corpus_is_large_enough() -> None:
-    assert len(CASES) >= 20
+def test_bad_input_is_one_line_exit_2_and_nothing_changes(name: str, outcomes: dict, bad_inputs) -> None:
+    bad_inputs.check(CASES[name], outcomes[name])
 
 
 # --------------------------------------------------------------------------
@@ -388,14 +344,14 @@ def test_a_second_writer_is_refused_and_a_kill_9_frees_the_lock(cli, template: P
     args = ("train", "--resume", str(run), "--quiet", "--no-plot", "--workers", "1")
     holder = _hold_lock(run)
     try:
-        refused = cli(*args, cwd=tmp_path, timeout=180)
+        refused = cli.main(*args, cwd=tmp_path)
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait()
     assert refused.returncode == 2 and f"(PID {holder.pid})" in refused.stderr, refused.stderr
     with RunLock(run):  # the kernel released it when the holder died
         pass
-    resumed = cli(*args, cwd=tmp_path, timeout=180)
+    resumed = cli.main(*args, cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     assert (run / LOCK_NAME).read_bytes() == b""  # emptied on release
 
@@ -418,7 +374,7 @@ def test_overwrite_while_a_real_run_trains_is_refused(cli, tmp_path: Path) -> No
             assert time.monotonic() < deadline
             time.sleep(0.05)
         assert (out / LOCK_NAME).read_text().strip() == str(first.pid)
-        second = cli(*args, "--steps", "256", "--out", str(out), "--overwrite", cwd=tmp_path, timeout=180)
+        second = cli.main(*args, "--steps", "256", "--out", str(out), "--overwrite", cwd=tmp_path)
         assert first.poll() is None, "the first run ended: the test proves nothing"
     finally:
         first.kill()
@@ -445,7 +401,7 @@ def test_resume_cuts_rows_after_the_checkpoint_removes_stale_temp_files_and_keep
     for path in stale:
         path.write_text("half-written")
 
-    resumed = cli("train", "--resume", str(run), "--quiet", "--no-plot", "--workers", "1", cwd=tmp_path, timeout=180)
+    resumed = cli.main("train", "--resume", str(run), "--quiet", "--no-plot", "--workers", "1", cwd=tmp_path)
 
     assert resumed.returncode == 0, resumed.stderr
     assert read_csv(episodes) == want  # the checkpoint had reached the budget: nothing new, nothing kept after it
@@ -502,7 +458,7 @@ def test_sigterm_to_a_workers_2_parent_stops_everything_within_seconds(cli, tmp_
 
 def test_a_killed_worker_ends_the_run_non_zero_without_a_summary(cli, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    proc, workers = _start_two_workers(cli, out, steps=8192)
+    proc, workers = _start_two_workers(cli, out, steps=4096)
     try:
         os.kill(workers[0], signal.SIGKILL)  # one seed's worker dies; the other seed runs to its end
         _, err = proc.communicate(timeout=300)

@@ -14,6 +14,7 @@ from statistics import mean
 
 import pytest
 
+from conftest import Case, selected_cases
 from mjreinforce.config import load_toml
 from mjreinforce.errors import UserError
 from mjreinforce.runs.reading import load_run
@@ -139,26 +140,33 @@ def test_random_points_are_reproducible_and_inside_their_ranges():
 # --------------------------------------------------------------------------
 # The CLI on bad input: exit code 2, one stderr line, nothing written
 # --------------------------------------------------------------------------
+def _sweep_case(args: tuple[str, ...], text: str, fragments: tuple[str, ...], **kw: bool) -> Case:
+    files = (("sweep.toml", textwrap.dedent(text).encode()),)
+    return Case(("sweep", "sweep.toml", "--out", "out", "--quiet", *args), fragments, files, **kw)
+
+
 CLI_CASES = {
-    "unknown key": ((), 'preset = "vpg"\ncolour = "red"\n[space]\nlearning_rate = [1e-3]\n', ("unknown key 'colour'",)),
-    "empty space": ((), 'preset = "vpg"\n[space]\n', ("[space] is empty",)),
-    "zero workers": (("--workers", "0"), GRID, ("--workers", "[1, 1024]")),
-    "address that does not answer": (("--address", "127.0.0.1:1"), GRID, ("127.0.0.1:1", "no Ray cluster answers")),
+    "unknown key": _sweep_case(
+        (), 'preset = "vpg"\ncolour = "red"\n[space]\nlearning_rate = [1e-3]\n', ("unknown key 'colour'",)
+    ),
+    "empty space": _sweep_case((), 'preset = "vpg"\n[space]\n', ("[space] is empty",)),
+    "zero workers": _sweep_case(("--workers", "0"), GRID, ("--workers", "[1, 1024]")),
+    # a real process: Ray's failed connection stays out of this one
+    "address that does not answer": _sweep_case(
+        ("--address", "127.0.0.1:1"), GRID, ("127.0.0.1:1", "no Ray cluster answers"), process=True
+    ),
 }
 
 
+@pytest.fixture(scope="module")
+def cli_outcomes(bad_inputs, request, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    cases = selected_cases(request, CLI_CASES, "case")
+    return bad_inputs.run(cases, lambda name: tmp_path_factory.mktemp("sweep-cli"), timeout=60)
+
+
 @pytest.mark.parametrize("case", CLI_CASES, ids=list(CLI_CASES))
-def test_sweep_cli_bad_input(tmp_path, cli, case):
-    args, text, fragments = CLI_CASES[case]
-    sweep_file = write(tmp_path, text)
-    result = cli("sweep", str(sweep_file), "--out", "out", "--quiet", *args, cwd=tmp_path, timeout=60)
-    assert result.returncode == 2, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("mjreinforce sweep: error: ")
-    for fragment in fragments:
-        assert fragment in lines[0]
-    assert not (tmp_path / "out").exists()
+def test_sweep_cli_bad_input(cli_outcomes, bad_inputs, case):
+    bad_inputs.check(CLI_CASES[case], cli_outcomes[case])
 
 
 # --------------------------------------------------------------------------

@@ -68,7 +68,7 @@ def test_train_cli_physics_and_randomize_flags_change_the_dynamics(cli, tmp_path
     }
     lengths = {}
     for name, extra in runs.items():
-        result = cli(*base, "--out", str(tmp_path / name), *extra, cwd=tmp_path)
+        result = cli.main(*base, "--out", str(tmp_path / name), *extra, cwd=tmp_path)
         assert result.returncode == 0, result.stderr
         rows = read_csv(tmp_path / name / "seed_1" / "episodes.csv")
         lengths[name] = np.mean([int(r["length"]) for r in rows])

@@ -8,8 +8,6 @@ os.environ.setdefault("MUJOCO_GL", "osmesa")  # before mujoco / OpenGL are impor
 os.environ.setdefault("PYOPENGL_PLATFORM", "osmesa")
 
 import json  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import gymnasium as gym  # noqa: E402
@@ -19,6 +17,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 import mjreinforce  # noqa: E402
+from conftest import Case, copies_of, selected_cases  # noqa: E402
 from mjreinforce.algo.normalization import RunningNormalizer  # noqa: E402
 from mjreinforce.algo.policy import make_policy  # noqa: E402
 from mjreinforce.config import load_preset, with_overrides  # noqa: E402
@@ -30,7 +29,6 @@ from mjreinforce.policies.video import record_video  # noqa: E402
 
 pytestmark = [pytest.mark.video, pytest.mark.slow]
 
-CLI = "import sys; from mjreinforce.cli import main; sys.exit(main(sys.argv[1:]))"
 WIDTH, HEIGHT = 160, 128
 
 
@@ -88,28 +86,10 @@ def test_bad_video_arguments(untrained: TrainedPolicy, tmp_path: Path, bad: dict
     assert list(tmp_path.iterdir()) == []
 
 
-def test_eval_cli_records_the_trained_policy(run_dir: Path, tmp_path: Path) -> None:
+def test_eval_cli_records_the_trained_policy(run_dir: Path, tmp_path: Path, cli) -> None:
     video, report = tmp_path / "trained.mp4", tmp_path / "eval.json"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            CLI,
-            "eval",
-            str(run_dir),
-            "--episodes",
-            "2",
-            "--video",
-            str(video),
-            "--video-size",
-            f"{WIDTH}x{HEIGHT}",
-            "--out",
-            str(report),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    args = ("eval", str(run_dir), "--episodes", "2", "--video", str(video), "--video-size", f"{WIDTH}x{HEIGHT}")
+    result = cli(*args, "--out", str(report), cwd=tmp_path)  # a real process: its GL context ends with it
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr
     frames = read_frames(video)
@@ -119,45 +99,22 @@ def test_eval_cli_records_the_trained_policy(run_dir: Path, tmp_path: Path) -> N
     assert frames.shape[1:] == (HEIGHT, WIDTH, 3) and frames.std() > 10
 
 
-def _without_display() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+NO_DISPLAY = {"DISPLAY": None, "WAYLAND_DISPLAY": None}
+RECORD = ("eval", "run", "--episodes", "1", "--video", "v.mp4", "--video-size", f"{WIDTH}x{HEIGHT}", "--out", "e.json")
+FIX = ("no working offscreen renderer", "libosmesa6", "MUJOCO_GL=osmesa")
+NO_RENDERER = {  # real processes with these variables, each on a copy of the trained run at ``run``
+    "pyopengl_platform_egl": Case(RECORD, FIX, env={"MUJOCO_GL": "osmesa", "PYOPENGL_PLATFORM": "egl", **NO_DISPLAY}),
+    "mujoco_gl_nonsense": Case(RECORD, FIX, env={"MUJOCO_GL": "nonsense", **NO_DISPLAY}),  # mujoco refuses to import
+    "glfw_without_a_display": Case(RECORD, FIX, env={"MUJOCO_GL": "glfw", **NO_DISPLAY}),  # fails at the first frame
+}
 
 
-@pytest.mark.parametrize(
-    "gl_env",
-    [
-        {"MUJOCO_GL": "osmesa", "PYOPENGL_PLATFORM": "egl"},  # PyOpenGL would load the wrong platform
-        {"MUJOCO_GL": "nonsense"},  # mujoco itself refuses to import
-        {"MUJOCO_GL": "glfw"},  # needs a display: fails only when the first frame is rendered
-    ],
-)
-def test_video_without_a_working_renderer(run_dir: Path, tmp_path: Path, gl_env: dict[str, str]) -> None:
-    video, report = tmp_path / "v.mp4", tmp_path / "eval.json"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            CLI,
-            "eval",
-            str(run_dir),
-            "--episodes",
-            "1",
-            "--video",
-            str(video),
-            "--video-size",
-            f"{WIDTH}x{HEIGHT}",
-            "--out",
-            str(report),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env=_without_display() | gl_env,
-    )
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("mjreinforce eval: error: no working offscreen renderer")
-    assert "libosmesa6" in lines[0] and "MUJOCO_GL=osmesa" in lines[0]
-    assert list(tmp_path.iterdir()) == []
+@pytest.fixture(scope="module")
+def no_renderer_runs(bad_inputs, run_dir: Path, tmp_path_factory: pytest.TempPathFactory, request) -> dict:
+    return bad_inputs.run(selected_cases(request, NO_RENDERER), copies_of(run_dir, tmp_path_factory), timeout=180)
+
+
+@pytest.mark.parametrize("name", NO_RENDERER)
+def test_video_without_a_working_renderer(no_renderer_runs: dict, bad_inputs, name: str) -> None:
+    line = bad_inputs.check(NO_RENDERER[name], no_renderer_runs[name])
+    assert line.startswith("mjreinforce eval: error: no working offscreen renderer")

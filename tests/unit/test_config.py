@@ -59,13 +59,10 @@ CUSTOM = Config(
 )
 
 
-def test_custom_config_differs_from_the_defaults_where_intended() -> None:
-    # guards the round-trip tests below against a CUSTOM that accidentally equals the defaults
+def test_save_and_load_toml_round_trip(tmp_path: Path) -> None:
+    # CUSTOM differs from the defaults where intended, so the round trips here are not vacuous
     changed = {f.name for f in fields(Config) if getattr(CUSTOM, f.name) != getattr(Config(), f.name)}
     assert {"physics", "total_steps", "target_return", "max_grad_norm", "hidden_sizes", "gamma"} <= changed
-
-
-def test_save_and_load_toml_round_trip(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
     save_toml(validate(CUSTOM), path)
     assert load_toml(path) == CUSTOM
@@ -232,47 +229,24 @@ def test_wrong_types_are_user_errors(key: str, value: object, message: str) -> N
 # validation: one rule per case, each a one-line UserError naming the field
 # --------------------------------------------------------------------------
 
+# The rules between fields, and the lengths and budgets that a single bound does not see; every single
+# field's range is test_each_bound_is_enforced_at_both_ends's.
 INVALID = [
-    ({"gamma": 0.0}, "gamma"),
-    ({"gamma": -0.5}, "gamma"),
-    ({"gamma": 1.01}, "gamma"),
-    ({"learning_rate": 0.0}, "learning_rate"),
-    ({"learning_rate": -1e-3}, "learning_rate"),
-    ({"value_learning_rate": 0.0}, "value_learning_rate"),
-    ({"total_steps": 0}, "total_steps"),
-    ({"total_steps": -5}, "total_steps"),
     ({"total_steps": None, "total_episodes": 0}, "total_episodes"),
     ({"total_steps": None, "total_episodes": -1}, "total_episodes"),
     ({"total_episodes": 10}, "exactly one"),  # both budgets (total_steps has a default)
     ({"total_steps": None}, "exactly one"),  # neither
-    ({"num_envs": 0}, "num_envs"),
-    ({"rollout_steps": -1}, "rollout_steps"),
-    ({"env_workers": -1}, "env_workers"),
-    ({"gae_lambda": 1.5}, "gae_lambda"),
-    ({"gae_lambda": -0.1}, "gae_lambda"),
     ({"seeds": ()}, "seeds"),
     ({"seeds": (1, 1)}, "distinct"),
     ({"advantage": "gae"}, "use_critic"),
     ({"policy": "tutorial", "action_bound": "tanh"}, "tutorial"),
-    ({"value_iterations": 0}, "value_iterations"),
-    ({"eval_episodes": 0}, "eval_episodes"),
-    ({"stats_window": 0}, "stats_window"),
-    ({"log_every_episodes": 0}, "log_every_episodes"),
-    ({"torch_threads": 0}, "torch_threads"),
-    ({"eval_every": -1}, "eval_every"),
-    ({"checkpoint_every": -1}, "checkpoint_every"),
-    ({"max_grad_norm": 0.0}, "max_grad_norm"),
-    ({"entropy_coef": -0.01}, "entropy_coef"),
     ({"hidden_sizes": ()}, "hidden_sizes"),
     ({"hidden_sizes": (64, 0)}, "hidden_sizes"),
     ({"target_return": 100.0}, "target_return"),  # without eval_every
-    ({"init_log_std": 3.0}, "init_log_std"),  # clamped to 2 in the forward pass: std stuck, zero gradient
-    ({"init_log_std": -21.0}, "init_log_std"),
     ({"rollout_steps": 32}, "accept_zero_bootstrap"),  # no critic, fixed-length segments
     ({"value_iterations": 10}, "value_iterations.*without a critic"),
     ({"value_learning_rate": 3e-3}, "value_learning_rate.*without a critic"),
     ({"use_critic": True, "accept_zero_bootstrap": True}, "accept_zero_bootstrap"),
-    ({"episode_batch_steps": -1}, "episode_batch_steps"),
     ({"rollout_steps": 32, "use_critic": True, "episode_batch_steps": 4000}, "episode_batch_steps.*episode mode"),
 ]
 
