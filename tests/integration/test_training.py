@@ -279,7 +279,7 @@ def _wait_for_checkpoint(seed_dir: Path, proc: subprocess.Popen, min_updates: in
     ("name", "budget", "eval_every"),
     [
         # fixed-length rollouts: open episodes cross the checkpoints; an evaluation every 4 updates
-        ("vpg", ("--steps", "8192"), "eval_every_steps=512"),
+        ("vpg", ("--steps", "6144"), "eval_every_steps=512"),
         ("tutorial", ("--episodes", "200"), "eval_every=20"),  # episode mode, one env
     ],
 )
