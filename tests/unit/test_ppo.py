@@ -19,6 +19,7 @@ from mjreinforce.algo.ppo_loss import (
 )
 from mjreinforce.algo.returns import Advantages
 from mjreinforce.algo.update import Learner, policy_loss
+from mjreinforce.benchmark.grid import DEFAULT_ENVS
 from mjreinforce.config import PPO_FIELDS, Config, load_preset, preset_env_overrides, validate
 from mjreinforce.errors import UserError
 
@@ -245,19 +246,7 @@ def test_ppo_fields_are_the_ones_the_rule_names() -> None:
     }
 
 
-TASKS = (
-    "InvertedPendulum-v5",
-    "HalfCheetah-v5",
-    "Hopper-v5",
-    "Walker2d-v5",
-    "Swimmer-v5",
-    "Reacher-v5",
-    "InvertedDoublePendulum-v5",
-    "Ant-v5",
-    "Humanoid-v5",
-    "HumanoidStandup-v5",
-    "Pusher-v5",
-)
+TASKS = ("InvertedPendulum-v5", *DEFAULT_ENVS)  # the quickstart and the suite
 
 
 @pytest.mark.parametrize("env_id", TASKS)
