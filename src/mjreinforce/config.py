@@ -29,6 +29,7 @@ Activation = Literal["tanh", "relu", "elu"]
 PolicyKind = Literal["tutorial", "mlp"]
 LrSchedule = Literal["constant", "linear"]
 Optimizer = Literal["adam", "adamw"]
+Algorithm = Literal["policy_gradient", "ppo"]
 
 DEFAULT_PRESET = "vpg"
 
@@ -86,6 +87,11 @@ class Config:
     left out (the policy gradient is the same), and the entropy bonus is the pre-squash Gaussian's."""
 
     # --- algorithm ---------------------------------------------------------
+    algorithm: Algorithm = "policy_gradient"
+    """The update. ``policy_gradient``: one gradient step on ``-mean_t log pi(u_t|s_t) A_t`` per rollout (the
+    ``reinforce`` and ``vpg`` presets; with ``value_iterations`` separate critic steps). ``ppo``: the clipped
+    surrogate of PPO, ``update_epochs`` passes over the rollout in ``num_minibatches`` shuffled minibatches,
+    policy and critic trained together on ``policy loss + vf_coef * value loss`` (Stable-Baselines3's PPO)."""
     rollout_steps: int = 0
     """Steps per env between updates; 0: episode mode, whole episodes only (see ``episode_batch_steps``)."""
     episode_batch_steps: int = 0
@@ -110,7 +116,8 @@ class Config:
     normalize_obs: bool = False
     """Running mean/std observation normalization (frozen at evaluation, checkpointed)."""
     normalize_advantages: bool = False
-    """Standardize advantages over each batch."""
+    """Standardize advantages over each batch: the update's (``policy_gradient``) or each minibatch (``ppo``,
+    as Stable-Baselines3 and CleanRL do)."""
     learning_rate: float = 1e-4
     """Policy learning rate (> 0)."""
     lr_schedule: LrSchedule = "constant"
@@ -127,7 +134,27 @@ class Config:
     max_grad_norm: float | None = None
     """Clip the global gradient norm of each network to this value; None: no clipping."""
     loss_reduction: Literal["sum", "mean"] = "mean"
-    """Policy loss over the batch: ``sum`` (the tutorial) or ``mean``."""
+    """Policy loss over the batch: ``sum`` (the tutorial) or ``mean`` (the only one ``ppo`` has)."""
+    adam_eps: float = 1e-8
+    """The ``eps`` of both Adam optimizers (torch's default 1e-8; Stable-Baselines3's and CleanRL's PPO use 1e-5)."""
+
+    # --- ppo (algorithm = "ppo") -------------------------------------------
+    clip_range: float = 0.2
+    """epsilon of the clipped surrogate ``min(r A, clip(r, 1 - epsilon, 1 + epsilon) A)``."""
+    update_epochs: int = 10
+    """Passes over the rollout per update."""
+    num_minibatches: int = 32
+    """Minibatches per pass: the valid steps, shuffled, in this many near-equal parts (fewer when the rollout
+    has fewer valid steps). One optimizer step each."""
+    clip_range_vf: float | None = None
+    """Value clipping (Stable-Baselines3's): the critic's prediction is kept within this distance of its value
+    at collection, ``V_old + clip(V - V_old, -c, c)``, before the squared error; None: no clipping. In return
+    units, so it depends on the reward scale."""
+    target_kl: float | None = None
+    """Stop the update's epochs early once a minibatch's approximate KL divergence from the collecting policy
+    exceeds ``1.5 * target_kl`` (that minibatch is not stepped; Stable-Baselines3's rule); None: never."""
+    vf_coef: float = 0.5
+    """Weight of the value loss in the joint loss; it matters through the joint gradient-norm clip."""
 
     # --- evaluation, logging, checkpoints ----------------------------------
     eval_every_steps: int = 0
@@ -171,6 +198,8 @@ class Config:
     @property
     def algorithm_name(self) -> str:
         """Short human name used in plot titles."""
+        if self.algorithm == "ppo":
+            return "PPO"
         if self.use_critic and self.advantage == "gae":
             return "VPG (GAE)"
         if self.use_critic:
@@ -215,9 +244,36 @@ def validate(cfg: Config) -> Config:
             raise UserError(f"{changed[0]} is set but has no effect without a critic; set use_critic = true")
     elif cfg.accept_zero_bootstrap:
         raise UserError("accept_zero_bootstrap applies only without a critic (use_critic = false)")
+    _check_algorithm(cfg)
     if cfg.target_return is not None and not cfg.evaluates:
         raise UserError("target_return needs eval_every_steps > 0 (evaluation decides when the target is reached)")
     return cfg
+
+
+PPO_FIELDS = ("clip_range", "update_epochs", "num_minibatches", "clip_range_vf", "target_kl", "vf_coef")
+"""The fields that only ``algorithm = "ppo"`` reads."""
+
+
+def _check_algorithm(cfg: Config) -> None:
+    """The keys of one algorithm are refused under the other, as the critic's keys are without a critic."""
+    if cfg.algorithm != "ppo":
+        changed = [name for name in PPO_FIELDS if getattr(cfg, name) != _DEFAULTS[name]]
+        if changed:
+            raise UserError(f"{changed[0]} is set but applies only with algorithm = 'ppo'")
+        return
+    if cfg.value_iterations != _DEFAULTS["value_iterations"]:
+        raise UserError("value_iterations has no effect with algorithm = 'ppo' (the critic steps with each minibatch)")
+    if cfg.loss_reduction != "mean":
+        raise UserError("loss_reduction = 'sum' applies only with algorithm = 'policy_gradient'")
+    if not cfg.use_critic:
+        changed = [name for name in ("vf_coef", "clip_range_vf") if getattr(cfg, name) != _DEFAULTS[name]]
+        if changed:
+            raise UserError(f"{changed[0]} is set but has no effect without a critic; set use_critic = true")
+    if not cfg.episode_mode and cfg.num_minibatches > cfg.rollout_steps * cfg.num_envs:
+        raise UserError(
+            f"num_minibatches ({cfg.num_minibatches}) is more than the steps of one rollout "
+            f"(rollout_steps * num_envs = {cfg.rollout_steps * cfg.num_envs})"
+        )
 
 
 def _check_bounds(cfg: Config) -> None:

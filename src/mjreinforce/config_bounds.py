@@ -78,6 +78,14 @@ BOUNDS: dict[str, Bound] = {
     "value_iterations": Bound(1, 10_000, "critic gradient steps per update"),
     "entropy_coef": Bound(0.0, 1e6, "weight of the entropy bonus"),
     "max_grad_norm": Bound(0.0, 1e12, "a gradient-norm clip", low_open=True),
+    "adam_eps": Bound(0.0, 1.0, "added to Adam's denominator", low_open=True),
+    # ppo
+    "clip_range": Bound(0.0, 1.0, "the ratio is clipped to [1 - clip_range, 1 + clip_range]", low_open=True),
+    "update_epochs": Bound(1, 10_000, "passes over the rollout per update"),
+    "num_minibatches": Bound(1, 10_000_000, "optimizer steps per pass; at most the steps of one update"),
+    "clip_range_vf": Bound(0.0, 1e12, "a change of the value, in return units", low_open=True),
+    "target_kl": Bound(0.0, 1e6, "a KL divergence, in nats", low_open=True),
+    "vf_coef": Bound(0.0, 1e6, "weight of the value loss; 0 would never train the critic", low_open=True),
     # evaluation, logging, checkpoints
     "eval_every_steps": Bound(0, _BIG, "env steps between evaluations; 0 disables them"),
     "eval_every": _UPDATES,

@@ -393,8 +393,8 @@ def test_check_field_checks_one_value_alone() -> None:
 def test_limits_table_lists_every_bound() -> None:
     table = limits_table()
     assert all(f"`{name}`" in table for name in (*BOUNDS, *CLI_BOUNDS))
-    readme = Path(__file__).resolve().parents[2] / "README.md"
-    assert table in readme.read_text(), "README's Limits table is out of date: paste config_bounds.limits_table()"
+    doc = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
+    assert table in doc.read_text(), "docs/configuration.md's Limits table is out of date: paste limits_table()"
 
 
 # --------------------------------------------------------------------------

@@ -8,7 +8,11 @@ DEFAULT_ENVS = (
     "Reacher-v5",
     "InvertedDoublePendulum-v5",
     "Ant-v5",
+    "Humanoid-v5",
+    "HumanoidStandup-v5",
+    "Pusher-v5",
 )
+"""Every Gymnasium MuJoCo task with a Box action space except InvertedPendulum (the time-to-solve benchmark's)."""
 DEFAULT_PRESETS = ("vpg", "reinforce")
 DEFAULT_SEEDS = (1, 2, 3, 4, 5)
 DEFAULT_STEPS = 1_000_000
