@@ -1,7 +1,7 @@
 """``benchmarks/RESULTS.md`` and the marked block another script keeps inside it.
 
-``run.py`` rewrites the whole file; ``suite_throughput.py`` owns the block between two HTML-comment
-markers, which ``run.py`` keeps when it rewrites the rest. The markers are spelled only here.
+``run.py`` rewrites the whole file; ``suite_throughput.py`` and ``sb3_speed.py`` each own a block between two
+HTML-comment markers, which ``run.py`` keeps when it rewrites the rest. The markers are spelled only here.
 """
 
 from __future__ import annotations
@@ -43,3 +43,9 @@ class MarkedBlock:
 
 SUITE_THROUGHPUT = MarkedBlock("suite-throughput")
 """The HalfCheetah training-throughput block that ``suite_throughput.py`` writes."""
+
+SB3_SPEED = MarkedBlock("sb3-speed")
+"""The PPO side-by-side block that ``sb3_speed.py`` writes."""
+
+KEPT_BLOCKS = (SUITE_THROUGHPUT, SB3_SPEED)
+"""The blocks ``run.py`` keeps when it rewrites the rest of the file."""

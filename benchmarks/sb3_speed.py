@@ -33,8 +33,12 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
+import pandas as pd
+
+from benchmarks.results_file import SB3_SPEED
+from mjreinforce.analysis.tables import to_markdown
+
 ROOT = Path(__file__).resolve().parent.parent
-BEGIN, END = "<!-- sb3-speed:begin -->", "<!-- sb3-speed:end -->"
 SB3_VERSION = "2.9.2"
 PINNED = ("torch", "gymnasium", "mujoco", "numpy")
 """Packages installed into the SB3 venv at the versions ``constraints.txt`` pins for the project."""
@@ -200,7 +204,7 @@ def render(args: argparse.Namespace, rows: list[dict], load_before: tuple, load_
     sb3 = rows[0]
     sb3_rate = sb3["env_steps"] / sb3["seconds"]
     lines = [
-        BEGIN,
+        SB3_SPEED.begin,
         f"## PPO side by side with Stable-Baselines3 ({args.env}, {args.steps:,} env steps, one core)",
         "",
         f"Command: `python -m benchmarks.sb3_speed --env {args.env} --steps {args.steps}`; "
@@ -214,28 +218,30 @@ def render(args: argparse.Namespace, rows: list[dict], load_before: tuple, load_
         "step; SB3's `VecNormalize` also scales rewards, mjreinforce does not). SB3 is timed around "
         "`model.learn`, mjreinforce by the seed's `wall_seconds`; evaluation and TensorBoard off.",
         "",
-        "| trainer | env backend | torch | env steps | seconds | env steps/s | vs SB3 |",
-        "|---|---|---|---:|---:|---:|---:|",
     ]
+    header = ["trainer", "env backend", "torch", "env steps", "seconds", "env steps/s", "vs SB3"]
+    body = []
     for row in rows:
         rate = row["env_steps"] / row["seconds"]
-        lines.append(
-            f"| {row['trainer']} | {row['backend']} | {row['torch']} | {row['env_steps']:,} | {row['seconds']:.1f} "
-            f"| {rate:,.0f} | {rate / sb3_rate:.2f}× |"
+        body.append(
+            [
+                row["trainer"],
+                row["backend"],
+                row["torch"],
+                f"{row['env_steps']:,}",
+                f"{row['seconds']:.1f}",
+                f"{rate:,.0f}",
+                f"{rate / sb3_rate:.2f}×",
+            ]
         )
-    lines.append(END)
+    lines.append(to_markdown(pd.DataFrame(body, columns=header)).rstrip("\n"))
+    lines.append(SB3_SPEED.end)
     return "\n".join(lines) + "\n"
 
 
 def replace_block(path: Path, block: str) -> None:
     """Put ``block`` between the markers in ``path`` (appended when the markers are not there yet)."""
-    text = path.read_text() if path.exists() else ""
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + block.rstrip("\n") + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    path.write_text(text)
+    path.write_text(SB3_SPEED.replaced(path.read_text() if path.exists() else "", block))
 
 
 if __name__ == "__main__":
