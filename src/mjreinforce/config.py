@@ -18,7 +18,7 @@ from typing import Any, Literal
 import tomli_w
 
 from mjreinforce.config_bounds import BATCH_BOUND, BOUNDS, LENGTH_BOUNDS, LOG_STD_MAX, LOG_STD_MIN, check_number
-from mjreinforce.config_values import coerce_to, did_you_mean
+from mjreinforce.config_coercion import coerce_to, did_you_mean
 from mjreinforce.errors import UserError, one_line
 from mjreinforce.files import atomic_write
 
@@ -235,7 +235,7 @@ def _check_bounds(cfg: Config) -> None:
 
 
 # --------------------------------------------------------------------------
-# Raw values (TOML or --set strings): coerced to the field types by config_values
+# Raw values (TOML or --set strings): coerced to the field types by config_coercion
 # --------------------------------------------------------------------------
 _HINTS = typing.get_type_hints(Config)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import mjreinforce.algo.evaluation as evaluation_module
+import mjreinforce.training.evaluation as evaluation_module
 from mjreinforce.algo.normalization import RunningNormalizer
 from mjreinforce.algo.policy import make_policy
 from mjreinforce.algo.rollout import Collector

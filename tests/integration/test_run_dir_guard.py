@@ -26,8 +26,8 @@ import pytest
 import torch
 
 from mjreinforce.config import load_preset, with_overrides
-from mjreinforce.runs.checkpoint import load_checkpoint, save_checkpoint
-from mjreinforce.runs.checkpoint_files import latest_checkpoint
+from mjreinforce.runs.checkpoint_dir import latest_checkpoint
+from mjreinforce.runs.checkpoint_format import load_checkpoint, save_checkpoint
 from mjreinforce.runs.lock import LOCK_NAME, RunLock
 from mjreinforce.runs.ownership import MARKER_NAME
 from mjreinforce.training.run import train

@@ -19,7 +19,7 @@ from torch import nn
 from torch.distributions.normal import Normal
 
 from mjreinforce.config import Config, from_dict, load_preset, load_toml, read_toml, with_overrides
-from mjreinforce.policies.trained import load_policy
+from mjreinforce.trained.loading import load_policy
 from mjreinforce.training.run import train
 
 EPISODE_HEADER = "seed,episode,env_steps,return,length,terminated,truncated,wall_seconds"

@@ -1,4 +1,4 @@
-"""Tests for mjreinforce.runs.checkpoint: real files, real optimizers, real RNGs, real pickle payloads."""
+"""Tests for mjreinforce.runs.checkpoint_format: real files, real optimizers, real RNGs, real pickle payloads."""
 
 from __future__ import annotations
 
@@ -20,14 +20,14 @@ import torch
 
 from mjreinforce.errors import UserError
 from mjreinforce.files import atomic_write
-from mjreinforce.runs.checkpoint import (
+from mjreinforce.runs.checkpoint_dir import latest_checkpoint, save_checkpoint_rotating, write_latest
+from mjreinforce.runs.checkpoint_format import (
     FORMAT_VERSION,
     flatten_state,
     load_checkpoint,
     save_checkpoint,
     unflatten_state,
 )
-from mjreinforce.runs.checkpoint_files import latest_checkpoint, save_checkpoint_rotating, write_latest
 
 
 def _tensors() -> dict[str, torch.Tensor]:
@@ -288,7 +288,7 @@ def test_failed_write_keeps_old_file_and_removes_temp(tmp_path: Path) -> None:
 _WRITER = """
 import sys, torch
 from pathlib import Path
-from mjreinforce.runs.checkpoint import save_checkpoint
+from mjreinforce.runs.checkpoint_format import save_checkpoint
 path, i = Path(sys.argv[1]), 0
 while True:
     save_checkpoint(path, {"w": torch.full((200_000,), float(i))}, {"i": i})

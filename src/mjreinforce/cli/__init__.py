@@ -77,7 +77,7 @@ def _thread_excepthook(hook_args: threading.ExceptHookArgs) -> None:
 def _mujoco_import_error(exc: BaseException) -> str:
     """One line for a failed ``import mujoco``; a bad MUJOCO_GL gets the renderer fix hint."""
     if "MUJOCO_GL" in str(exc):
-        from mjreinforce.policies.gl import check_gl_settings
+        from mjreinforce.trained.gl import check_gl_settings
 
         try:
             check_gl_settings()

@@ -29,8 +29,8 @@ from mjreinforce.runs.lock import LOCK_NAME, RunLock
 from mjreinforce.runs.ownership import check_run_path, remove_entry
 from mjreinforce.sweep.spec import SweepSpec
 from mjreinforce.training.loop import train_seed
-from mjreinforce.training.parallel import mark_seed_failed
 from mjreinforce.training.progress import ProgressEvent
+from mjreinforce.training.workers import mark_seed_failed
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mjreinforce.algo.evaluation import EVAL_SEED_OFFSET, Evaluator, eval_config
 from mjreinforce.algo.normalization import RunningNormalizer
 from mjreinforce.algo.policy import make_policy, value_network
 from mjreinforce.algo.returns import advantages_and_targets
@@ -24,14 +23,15 @@ from mjreinforce.algo.update import Learner
 from mjreinforce.config import Config
 from mjreinforce.envs.vector import inspect_env, make_vec_env, resolve_backend
 from mjreinforce.files import write_json_atomic
-from mjreinforce.runs import checkpoint_files
+from mjreinforce.runs import checkpoint_dir
 from mjreinforce.runs.layout import check_real_dirs
-from mjreinforce.training import state
+from mjreinforce.training import snapshot
 from mjreinforce.training.counters import Counters
+from mjreinforce.training.evaluation import EVAL_SEED_OFFSET, Evaluator, eval_config
 from mjreinforce.training.interrupt import GracefulInterrupt
 from mjreinforce.training.progress import Progress, ProgressEvent
+from mjreinforce.training.records import SeedRecords
 from mjreinforce.training.resume import resume_seed
-from mjreinforce.training.seed_log import SeedRecords
 
 
 @dataclass(frozen=True)
@@ -63,11 +63,11 @@ class Budget:
     def __init__(self, cfg: Config) -> None:
         self.unit, self.total = cfg.budget
 
-    def done(self, episodes: int, env_steps: int) -> int:
+    def spent(self, episodes: int, env_steps: int) -> int:
         return episodes if self.unit == "episodes" else env_steps
 
     def fraction(self, episodes: int, env_steps: int) -> float:
-        return min(1.0, self.done(episodes, env_steps) / self.total)
+        return min(1.0, self.spent(episodes, env_steps) / self.total)
 
 
 def seed_everything(seed: int) -> None:
@@ -115,7 +115,7 @@ def train_seed(cfg: Config, seed: int, out: Path, progress: Progress, resume: bo
         return time.perf_counter() - start
 
     def report(rate: float, final: bool = False) -> None:
-        done = budget.done(counters.episodes, collector.env_steps)
+        done = budget.spent(counters.episodes, collector.env_steps)
         mean = _mean(counters.window)
         progress.update(
             ProgressEvent(seed, counters.episodes, collector.env_steps, mean, rate, done, budget.total, final)
@@ -124,8 +124,8 @@ def train_seed(cfg: Config, seed: int, out: Path, progress: Progress, resume: bo
     def save_checkpoint() -> None:
         counters.wall_seconds = wall()
         check_real_dirs(out)
-        tensors, meta = state.capture(cfg, seed, learner, normalizer, collector, counters, logs.digests())
-        checkpoint_files.save_checkpoint_rotating(
+        tensors, meta = snapshot.capture(cfg, seed, learner, normalizer, collector, counters, logs.digests())
+        checkpoint_dir.save_checkpoint_rotating(
             out / "checkpoints",
             counters.updates,
             tensors,
@@ -144,7 +144,7 @@ def train_seed(cfg: Config, seed: int, out: Path, progress: Progress, resume: bo
 
     with GracefulInterrupt() as interrupt:
         try:
-            while budget.done(counters.episodes, collector.env_steps) < budget.total:
+            while budget.spent(counters.episodes, collector.env_steps) < budget.total:
                 # the schedule reads the progress before the rollout: no update runs at learning rate 0
                 learner.set_progress(budget.fraction(counters.episodes, collector.env_steps))
                 steps_before = collector.env_steps

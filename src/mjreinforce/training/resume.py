@@ -26,10 +26,10 @@ from mjreinforce.envs.vector import inspect_env
 from mjreinforce.errors import UserError, one_line
 from mjreinforce.files import complete_lines, read_nofollow, truncate_csv
 from mjreinforce.files import remove_stale_temp_files as remove_stale
-from mjreinforce.runs import checkpoint, checkpoint_files
+from mjreinforce.runs import checkpoint_dir, checkpoint_format
 from mjreinforce.runs.layout import check_real_dirs, seed_dir
 from mjreinforce.runs.ownership import config_sha256, read_marker
-from mjreinforce.training import state
+from mjreinforce.training import snapshot
 from mjreinforce.training.counters import Counters
 
 TABLES = ("episodes.csv", "evals.csv")
@@ -53,8 +53,8 @@ def verify_seed(out: Path, cfg: Config) -> None:
             if (out / name).is_symlink():
                 raise UserError(f"{out / name} is a symbolic link; mjreinforce does not write through links")
         return  # the seed starts over
-    file = checkpoint_files.latest_checkpoint(out)
-    tensors, meta = checkpoint.load_checkpoint(file)
+    file = checkpoint_dir.latest_checkpoint(out)
+    tensors, meta = checkpoint_format.load_checkpoint(file)
     if meta.get("config_sha256", config_sha256(cfg)) != config_sha256(cfg):
         raise UserError(f"cannot resume: config.toml differs from {file}'s config ({_config_diff(meta, cfg)})")
     for name, record in dict(meta.get("tables", {})).items():
@@ -69,9 +69,9 @@ def resume_seed(out: Path, learner: Learner, normalizer: RunningNormalizer, coll
         for name in TABLES:
             truncate_csv(out / name, 0)
         return None
-    file = checkpoint_files.latest_checkpoint(out)
-    tensors, meta = checkpoint.load_checkpoint(file)
-    counters = state.restore(file, tensors, meta, learner, normalizer, collector)
+    file = checkpoint_dir.latest_checkpoint(out)
+    tensors, meta = checkpoint_format.load_checkpoint(file)
+    counters = snapshot.restore(file, tensors, meta, learner, normalizer, collector)
     truncate_csv(out / "episodes.csv", counters.episodes)
     truncate_csv(out / "evals.csv", counters.evals)
     return counters
@@ -114,13 +114,13 @@ def _check_table(path: Path, rows: int, sha256: str) -> None:
 
 
 def _check_fit(file: Path, tensors: dict[str, Any], meta: dict[str, Any], cfg: Config) -> None:
-    """The checkpoint fits freshly built models of ``cfg`` (:func:`mjreinforce.training.state.check_fits`)."""
+    """The checkpoint fits freshly built models of ``cfg`` (:func:`mjreinforce.training.snapshot.check_fits`)."""
     spec = inspect_env(cfg.env_id)
     policy = make_policy(cfg, spec.obs_dim, spec.act_dim, spec.act_low, spec.act_high)
     learner = Learner(cfg, policy, value_network(cfg, spec.obs_dim))
     try:
-        saved = checkpoint.unflatten_state(meta["state"], tensors)
-        state.check_fits(file, saved, policy, RunningNormalizer(spec.obs_dim, enabled=cfg.normalize_obs), learner)
+        saved = checkpoint_format.unflatten_state(meta["state"], tensors)
+        snapshot.check_fits(file, saved, policy, RunningNormalizer(spec.obs_dim, enabled=cfg.normalize_obs), learner)
     except (KeyError, IndexError, RuntimeError, TypeError, ValueError) as exc:
         raise UserError(f"{file} is not a compatible mjreinforce checkpoint: {one_line(exc)}") from None
 

@@ -158,7 +158,7 @@ def _train_seeds(
     results: dict[int, SeedResult] = {}
     try:
         if workers > 1 and len(todo) > 1:
-            from mjreinforce.training.parallel import run_seeds_parallel
+            from mjreinforce.training.workers import run_seeds_parallel
 
             results = run_seeds_parallel(cfg, run_dir, workers, progress, resume=resume, seeds=todo)
         else:

@@ -27,9 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from mjreinforce import config as config_mod
-from mjreinforce.analysis.suite import SuiteRun, plot_suite, suite_table, write_suite_table
-from mjreinforce.benchmark.grid import DEFAULT_ENVS, DEFAULT_PRESETS, DEFAULT_SEEDS, DEFAULT_STEPS
-from mjreinforce.benchmark.references import load_references
+from mjreinforce.analysis.suite_report import SuiteRun, plot_suite, suite_table, write_suite_table
 from mjreinforce.config import Config
 from mjreinforce.envs.vector import inspect_env
 from mjreinforce.errors import UserError, error_line
@@ -38,6 +36,8 @@ from mjreinforce.runs.layout import seed_dir
 from mjreinforce.runs.lock import RunLock
 from mjreinforce.runs.ownership import check_run_path
 from mjreinforce.runs.reading import load_run
+from mjreinforce.suite.grid import DEFAULT_ENVS, DEFAULT_PRESETS, DEFAULT_SEEDS, DEFAULT_STEPS
+from mjreinforce.suite.references import load_references
 from mjreinforce.sweep.tune import connect_ray
 from mjreinforce.training.loop import train_seed
 from mjreinforce.training.progress import ProgressEvent

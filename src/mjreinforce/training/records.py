@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mjreinforce.algo.evaluation import EvalResult
 from mjreinforce.algo.rollout import Episode
 from mjreinforce.algo.update import UpdateMetrics
 from mjreinforce.config import Config
 from mjreinforce.files import CsvLog, errors_name
 from mjreinforce.runs.layout import EPISODE_COLUMNS, EVAL_COLUMNS, check_real_dirs
 from mjreinforce.training.counters import Counters
+from mjreinforce.training.evaluation import EvalResult
 
 
 class SeedRecords:

@@ -23,7 +23,7 @@ from mjreinforce.algo.rollout import Collector
 from mjreinforce.algo.update import Learner
 from mjreinforce.config import Config
 from mjreinforce.errors import UserError, one_line
-from mjreinforce.runs import checkpoint
+from mjreinforce.runs import checkpoint_format
 from mjreinforce.runs.ownership import config_sha256
 from mjreinforce.training.counters import Counters
 
@@ -37,7 +37,7 @@ def capture(
     counters: Counters,
     tables: dict[str, dict[str, Any]],
 ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """``(tensors, meta)`` for :func:`mjreinforce.runs.checkpoint.save_checkpoint`.
+    """``(tensors, meta)`` for :func:`mjreinforce.runs.checkpoint_format.save_checkpoint`.
 
     ``meta`` also holds ``config_sha256`` (:func:`~mjreinforce.runs.ownership.config_sha256`) and ``tables``:
     ``{"episodes.csv": {"rows": n, "sha256": hex}, "evals.csv": ...}``, the digest of each table's bytes
@@ -59,7 +59,7 @@ def capture(
         },
         "counters": {**counters.__dict__, "window": list(counters.window)},
     }
-    tensors, skeleton = checkpoint.flatten_state("state", nested)
+    tensors, skeleton = checkpoint_format.flatten_state("state", nested)
     meta = {
         "config": config.to_dict(cfg),
         "config_sha256": config_sha256(cfg),
@@ -81,7 +81,7 @@ def restore(
     """Load a :func:`capture` into freshly built objects and return the counters; a checkpoint that does
     not fit them (:func:`check_fits`) or cannot be loaded raises a one-line UserError naming ``file``."""
     try:
-        state = checkpoint.unflatten_state(meta["state"], tensors)
+        state = checkpoint_format.unflatten_state(meta["state"], tensors)
         check_fits(file, state, learner.policy, normalizer, learner)
         return _restore(state, learner, normalizer, collector)
     except (KeyError, IndexError, RuntimeError, TypeError, ValueError) as exc:
