@@ -131,10 +131,10 @@ def check_cli(flag: str, value: float | None) -> None:
         check_number(flag, value, CLI_BOUNDS[flag])
 
 
-def limits_table() -> str:
-    """:data:`BOUNDS`, :data:`LENGTH_BOUNDS` and :data:`CLI_BOUNDS` as a Markdown table (printed in the README)."""
-    rows = ["| value | range | why |", "|---|---|---|"]
+def limit_rows() -> list[tuple[str, str, str]]:
+    """``(value, range, why)`` for every bound: :data:`BOUNDS`, :data:`LENGTH_BOUNDS`, the batch and
+    :data:`CLI_BOUNDS` (the README's Limits table: :func:`mjreinforce.analysis.tables.limits_table`)."""
+    rows = []
     for title, table in (("", BOUNDS), ("number of ", LENGTH_BOUNDS), ("", {"rollout_steps * num_envs": BATCH_BOUND})):
-        rows += [f"| {title}`{name}` | {b.interval()} | {b.why} |" for name, b in table.items()]
-    rows += [f"| `{name}` | {b.interval()} | {b.why} |" for name, b in CLI_BOUNDS.items()]
-    return "\n".join(rows) + "\n"
+        rows += [(f"{title}`{name}`", b.interval(), b.why) for name, b in table.items()]
+    return rows + [(f"`{name}`", b.interval(), b.why) for name, b in CLI_BOUNDS.items()]

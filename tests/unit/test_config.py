@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from mjreinforce.analysis.tables import limits_table
 from mjreinforce.config import (
     FIELD_NAMES,
     Config,
@@ -28,7 +29,7 @@ from mjreinforce.config import (
     validate,
     with_overrides,
 )
-from mjreinforce.config_bounds import BOUNDS, CLI_BOUNDS, LENGTH_BOUNDS, limits_table
+from mjreinforce.config_bounds import BOUNDS, CLI_BOUNDS, LENGTH_BOUNDS
 from mjreinforce.errors import UserError
 
 # A config that differs from the defaults in every kind of field: tuples, None, floats, bools, literals.
@@ -420,7 +421,7 @@ def test_limits_table_lists_every_bound() -> None:
     table = limits_table()
     assert all(f"`{name}`" in table for name in (*BOUNDS, *CLI_BOUNDS))
     readme = Path(__file__).resolve().parents[2] / "README.md"
-    assert table in readme.read_text(), "README's Limits table is out of date: paste config_bounds.limits_table()"
+    assert table in readme.read_text(), "README's Limits table is out of date: paste analysis.tables.limits_table()"
 
 
 # --------------------------------------------------------------------------

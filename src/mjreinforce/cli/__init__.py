@@ -3,7 +3,7 @@
 
 Exit codes: 0 success; 2 bad input (a :class:`UserError`, or an operating-system error such as a read-only or
 full disk: one line ``mjreinforce <command>: error: ...`` on stderr, no traceback); 3 ``train`` ran but a seed
-diverged (:data:`mjreinforce.cli.train.EXIT_DIVERGED`); 130 interrupted.
+diverged (:data:`mjreinforce.cli.train.EXIT_DIVERGED`); 130 interrupted by Ctrl-C, 143 by SIGTERM.
 """
 
 from __future__ import annotations

@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     check_cli("--workers", args.workers)
     if args.resume is not None:
-        from mjreinforce.training.run import resume_run
+        from mjreinforce.training.resume import resume_run
 
         result = resume_run(
             args.resume, quiet=args.quiet, plot=not args.no_plot, workers=args.workers or min(os.cpu_count() or 1, 2)

@@ -1,12 +1,16 @@
-"""Resume verifies what it continues, before anything is modified.
+"""Resuming a run (:func:`resume_run`): what is kept, what is verified before anything is modified, and
+what continues.
 
-A checkpoint records the hash of the resolved config and, for ``episodes.csv`` and ``evals.csv``, the
-number of rows it covers and the sha256 of the table's bytes up to them (header included). Resume checks,
-for every seed it will continue, that ``config.toml`` still hashes the same (the marker's hash too, which
-also covers seeds without a checkpoint), that each table still starts with exactly the rows the checkpoint
-covers (not cut short, no junk line, no merged rows) and that the checkpoint fits the model. Any difference
-is a one-line UserError saying what differs, and nothing has been touched. Rows written *after* the
-checkpoint (a killed run) are then cut off, as before. Checkpoints from before the digests skip the table check.
+Seeds whose ``summary.json`` says finished or diverged (:data:`DONE_STATUSES`) are kept as they are. For
+every other seed, resume checks that ``config.toml`` still hashes as its checkpoint recorded (the marker's
+hash too, which also covers seeds without a checkpoint), that ``episodes.csv`` and ``evals.csv`` still start
+with exactly the rows the checkpoint covers (their count and the sha256 of the table's bytes up to them,
+header included: not cut short, no junk line, no merged rows) and that the checkpoint fits the model
+(:func:`mjreinforce.training.snapshot.check_fits`). Any difference is a one-line UserError saying what
+differs, and nothing has been touched. Checkpoints from before the digests skip the table check. Then stale
+temp files are removed (a run made before markers existed gets one) and each seed continues from its latest
+checkpoint (:func:`mjreinforce.training.snapshot.restore_latest`: rows written *after* it by a killed run are
+cut off).
 """
 
 from __future__ import annotations
@@ -19,20 +23,89 @@ from typing import Any
 from mjreinforce import config
 from mjreinforce.algo.normalization import RunningNormalizer
 from mjreinforce.algo.policy import make_policy, value_network
-from mjreinforce.algo.rollout import Collector
 from mjreinforce.algo.update import Learner
-from mjreinforce.config import Config
+from mjreinforce.config import Config, preset_env_overrides, preset_names
 from mjreinforce.envs.vector import inspect_env
 from mjreinforce.errors import UserError, one_line
-from mjreinforce.files import complete_lines, read_nofollow, truncate_csv
-from mjreinforce.files import remove_stale_temp_files as remove_stale
+from mjreinforce.files import (
+    complete_lines,
+    read_json_checked,
+    read_json_or_empty,
+    read_nofollow,
+    remove_stale_temp_files,
+)
 from mjreinforce.runs import checkpoint_dir, checkpoint_format
 from mjreinforce.runs.layout import check_real_dirs, seed_dir
-from mjreinforce.runs.ownership import config_sha256, read_marker
+from mjreinforce.runs.lock import RunLock
+from mjreinforce.runs.ownership import RunMarker, check_run_path, config_sha256, is_run_dir, read_marker, write_marker
 from mjreinforce.training import snapshot
-from mjreinforce.training.counters import Counters
+from mjreinforce.training.interrupt import sigterm_raises
+from mjreinforce.training.records import SeedResult
+from mjreinforce.training.run import RunResult, check_run_input, run_seeds
 
-TABLES = ("episodes.csv", "evals.csv")
+DONE_STATUSES = ("finished", "diverged")
+"""Seeds with these statuses are kept as they are on resume (a diverged seed would diverge again)."""
+
+
+def resume_run(run_dir: Path | str, *, quiet: bool = False, plot: bool = True, workers: int = 1) -> RunResult:
+    """Continue the run in ``run_dir`` with its saved config (and its preset, kept in the run's marker),
+    also after the process was killed; see the module docstring for what is verified first. Like
+    :func:`~mjreinforce.training.run.train`, it holds the run's lock and SIGTERM stops it like Ctrl-C."""
+    run_dir = check_run_path(run_dir, allow_cwd=True)
+    if not (run_dir / "config.toml").is_file():
+        raise UserError(f"cannot resume {run_dir}: no config.toml there (not a mjreinforce run directory)")
+    raw = config.read_toml(run_dir / "config.toml")  # a malformed file: a UserError naming it
+    try:
+        cfg = config.from_dict(raw)
+    except UserError as exc:
+        raise UserError(f"cannot resume {run_dir}: {run_dir / 'config.toml'} holds a bad config: {exc}") from None
+    backend = check_run_input(cfg, workers)
+    if not is_run_dir(run_dir):
+        raise UserError(f"cannot resume {run_dir}: it is not a mjreinforce run directory")
+    with RunLock(run_dir), sigterm_raises():
+        done = _open_resumed(run_dir, cfg)
+        preset = (read_marker(run_dir) or RunMarker()).preset
+        overrides = preset_env_overrides(preset, cfg.env_id) if preset in preset_names() else {}
+        return run_seeds(
+            run_dir,
+            cfg,
+            done,
+            backend=backend,
+            workers=workers,
+            quiet=quiet,
+            plot=plot,
+            preset=preset,
+            preset_overrides=overrides,
+            resume=True,
+        )
+
+
+def _open_resumed(run_dir: Path, cfg: Config) -> dict[int, SeedResult]:
+    """Under the lock: verify what will be continued, then remove stale temp files; a run made before
+    markers existed gets one (its preset from an old summary.json). Returns the seeds kept."""
+    done = finished_seeds(run_dir, cfg)
+    verify_run(run_dir, cfg, tuple(s for s in cfg.seeds if s not in done))
+    remove_stale_files(run_dir, cfg.seeds)
+    if read_marker(run_dir) is None:
+        entries = ("config.toml", "summary.json", *(seed_dir(run_dir, s).name for s in cfg.seeds))
+        preset = read_json_or_empty(run_dir / "summary.json").get("preset")
+        write_marker(run_dir, RunMarker(entries, preset if isinstance(preset, str) else None, config_sha256(cfg)))
+    return done
+
+
+def finished_seeds(run_dir: Path, cfg: Config) -> dict[int, SeedResult]:
+    """Results of the seeds whose summary says finished or diverged; a corrupted summary is a UserError."""
+    out: dict[int, SeedResult] = {}
+    for seed in cfg.seeds:
+        path = seed_dir(run_dir, seed) / "summary.json"
+        if path.exists():
+            data = read_json_checked(path)
+            if data.get("status") in DONE_STATUSES:
+                try:
+                    out[seed] = SeedResult(**{k: data[k] for k in SeedResult.__dataclass_fields__ if k in data})
+                except TypeError:
+                    raise UserError(f"{path} is corrupted: it lacks fields of a seed summary") from None
+    return out
 
 
 def verify_run(run_dir: Path, cfg: Config, seeds: tuple[int, ...]) -> None:
@@ -48,8 +121,8 @@ def verify_run(run_dir: Path, cfg: Config, seeds: tuple[int, ...]) -> None:
 def verify_seed(out: Path, cfg: Config) -> None:
     """Check one seed directory: real directories, the checkpoint's config hash, tables and fit."""
     check_real_dirs(out)
-    if not _has_checkpoint(out):
-        for name in TABLES:
+    if not snapshot.has_checkpoint(out):
+        for name in snapshot.TABLES:
             if (out / name).is_symlink():
                 raise UserError(f"{out / name} is a symbolic link; mjreinforce does not write through links")
         return  # the seed starts over
@@ -62,33 +135,13 @@ def verify_seed(out: Path, cfg: Config) -> None:
     _check_fit(file, tensors, meta, cfg)
 
 
-def resume_seed(out: Path, learner: Learner, normalizer: RunningNormalizer, collector: Collector) -> Counters | None:
-    """Restore the latest checkpoint in ``out`` and cut the tables back to it; None without one (the
-    tables are emptied: the seed starts over)."""
-    if not _has_checkpoint(out):
-        for name in TABLES:
-            truncate_csv(out / name, 0)
-        return None
-    file = checkpoint_dir.latest_checkpoint(out)
-    tensors, meta = checkpoint_format.load_checkpoint(file)
-    counters = snapshot.restore(file, tensors, meta, learner, normalizer, collector)
-    truncate_csv(out / "episodes.csv", counters.episodes)
-    truncate_csv(out / "evals.csv", counters.evals)
-    return counters
-
-
 def remove_stale_files(run_dir: Path, seeds: tuple[int, ...]) -> None:
     """Delete temp files of killed writers in the run dir, the seed dirs and their checkpoint dirs
     (call while holding the lock)."""
-    remove_stale(run_dir)
+    remove_stale_temp_files(run_dir)
     for seed in seeds:
-        remove_stale(seed_dir(run_dir, seed))
-        remove_stale(seed_dir(run_dir, seed) / "checkpoints")
-
-
-def _has_checkpoint(out: Path) -> bool:
-    ckpt_dir = out / "checkpoints"
-    return ckpt_dir.is_dir() and any(ckpt_dir.glob("ckpt_*.safetensors"))
+        remove_stale_temp_files(seed_dir(run_dir, seed))
+        remove_stale_temp_files(seed_dir(run_dir, seed) / "checkpoints")
 
 
 def _check_table(path: Path, rows: int, sha256: str) -> None:
