@@ -133,8 +133,6 @@ class Config:
     eval_every_steps: int = 0
     """Deterministic evaluation every this many env steps (at the first update at or past each multiple,
     so the last update of a run that ends on a multiple is evaluated too); 0 disables it."""
-    eval_every: int = 0
-    """Older schedule: evaluation every this many updates (exclusive with ``eval_every_steps``)."""
     eval_episodes: int = 10
     """Episodes per evaluation, run in parallel on one vector env built once per seed (the evaluation
     config: fixed physics, no randomization, no env worker pool), mean action."""
@@ -158,7 +156,7 @@ class Config:
     @property
     def evaluates(self) -> bool:
         """True when a schedule of deterministic evaluations is set."""
-        return self.eval_every_steps > 0 or self.eval_every > 0
+        return self.eval_every_steps > 0
 
     @property
     def budget(self) -> tuple[str, int]:
@@ -200,8 +198,6 @@ def validate(cfg: Config) -> Config:
         raise UserError("the tutorial policy supports only action_bound = 'clip'")
     if cfg.episode_batch_steps and not cfg.episode_mode:
         raise UserError("episode_batch_steps applies only in episode mode (rollout_steps = 0)")
-    if cfg.eval_every and cfg.eval_every_steps:
-        raise UserError("set one of eval_every_steps (env steps) and eval_every (updates), not both")
     if not cfg.use_critic:
         if not cfg.episode_mode and not cfg.accept_zero_bootstrap:
             raise UserError(

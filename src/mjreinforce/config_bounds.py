@@ -80,7 +80,6 @@ BOUNDS: dict[str, Bound] = {
     "max_grad_norm": Bound(0.0, 1e12, "a gradient-norm clip", low_open=True),
     # evaluation, logging, checkpoints
     "eval_every_steps": Bound(0, _BIG, "env steps between evaluations; 0 disables them"),
-    "eval_every": _UPDATES,
     "eval_episodes": Bound(1, 10_000, "one env per episode, all stepped at once"),
     "stats_window": Bound(1, 1_000_000, "episodes in the moving window"),
     "log_every_episodes": Bound(1, 10**10, "episodes between progress lines"),

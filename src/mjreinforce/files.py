@@ -102,17 +102,12 @@ def write_json_atomic(path: Path, obj: Any) -> None:
 
 
 def is_temp_file(name: str) -> bool:
-    """True for the name of a temporary file :func:`atomic_output` makes (``.<name>.<16 hex>.tmp[suffix]``),
-    or that versions before it made with ``tempfile.mkstemp`` (``.<name>.<8 of [a-z0-9_]>.tmp[suffix]``)."""
+    """True for the name of a temporary file :func:`atomic_output` makes: ``.<name>.<16 hex>.tmp[suffix]``."""
     if not name.startswith(".") or _TEMP_SUFFIX not in name:
         return False
     stem = name[1:].split(_TEMP_SUFFIX)[0]
     target, _, token = stem.rpartition(".")
-    if not target:
-        return False
-    if len(token) == _TOKEN_HEX:
-        return all(c in "0123456789abcdef" for c in token)
-    return len(token) == 8 and all(c in "abcdefghijklmnopqrstuvwxyz0123456789_" for c in token)
+    return bool(target) and len(token) == _TOKEN_HEX and all(c in "0123456789abcdef" for c in token)
 
 
 def os_error_text(exc: OSError) -> str:

@@ -79,6 +79,13 @@ def forge_checkpoint(run: Path, change: Callable[[torch.Tensor], torch.Tensor]) 
     save_checkpoint(file, tensors, meta)
 
 
+def strip_digests(run: Path) -> None:
+    """Rewrite seed 1's latest checkpoint without the config hash and table digests, under a valid checksum."""
+    file = latest_checkpoint(run / "seed_1")
+    tensors, meta = load_checkpoint(file)
+    save_checkpoint(file, tensors, {k: v for k, v in meta.items() if k not in ("config_sha256", "tables")})
+
+
 def _wider(t: torch.Tensor) -> torch.Tensor:
     return torch.zeros(t.shape[0] + 1, t.shape[1])
 
@@ -261,6 +268,9 @@ CASES: dict[str, Case] = {
     ),
     "resume_checkpoint_nan": Case(
         RESUME, ("non-finite", "mean_net.0.weight"), lambda wd: forge_checkpoint(wd / "run", _with_nan)
+    ),
+    "resume_checkpoint_without_digests": Case(
+        RESUME, ("checkpoint", "lacks the config hash or the table digests"), lambda wd: strip_digests(wd / "run")
     ),
     "eval_checkpoint_wrong_shape": Case(
         ("run", "--episodes", "1"),

@@ -371,7 +371,7 @@ def test_latest_checkpoint_when_none_or_broken(tmp_path: Path) -> None:
 def test_rotation_keeps_newest_and_never_the_latest_target(tmp_path: Path) -> None:
     checkpoints = tmp_path / "seed_0" / "checkpoints"
     (checkpoints).mkdir(parents=True)
-    (checkpoints / ".ckpt_1.safetensors.k3x_9qzt.tmp").write_bytes(b"half")  # left by a killed save
+    (checkpoints / ".ckpt_1.safetensors.0123456789abcdef.tmp").write_bytes(b"half")  # left by a killed save
     for label in (1, 8, 9, 10, 11):  # 9 < 10 numerically though not as text
         save_checkpoint_rotating(checkpoints, label, {"w": torch.tensor([float(label)])}, {"label": label}, keep=2)
     assert sorted(os.listdir(checkpoints)) == ["ckpt_10.safetensors", "ckpt_11.safetensors", "latest.json"]

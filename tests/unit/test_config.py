@@ -55,7 +55,7 @@ CUSTOM = Config(
     learning_rate=2.5e-4,
     lr_schedule="linear",
     max_grad_norm=0.5,
-    eval_every=7,
+    eval_every_steps=7000,
     tensorboard=False,
 )
 
@@ -260,13 +260,13 @@ INVALID = [
     ({"stats_window": 0}, "stats_window"),
     ({"log_every_episodes": 0}, "log_every_episodes"),
     ({"torch_threads": 0}, "torch_threads"),
-    ({"eval_every": -1}, "eval_every"),
+    ({"eval_every_steps": -1}, "eval_every_steps"),
     ({"checkpoint_every": -1}, "checkpoint_every"),
     ({"max_grad_norm": 0.0}, "max_grad_norm"),
     ({"entropy_coef": -0.01}, "entropy_coef"),
     ({"hidden_sizes": ()}, "hidden_sizes"),
     ({"hidden_sizes": (64, 0)}, "hidden_sizes"),
-    ({"target_return": 100.0}, "target_return"),  # without eval_every
+    ({"target_return": 100.0}, "target_return"),  # without eval_every_steps
     ({"init_log_std": 3.0}, "init_log_std"),  # clamped to 2 in the forward pass: std stuck, zero gradient
     ({"init_log_std": -21.0}, "init_log_std"),
     ({"rollout_steps": 32}, "accept_zero_bootstrap"),  # no critic, fixed-length segments
@@ -295,7 +295,7 @@ def test_validation_rejects(changes: dict[str, object], name: str) -> None:
         {"gae_lambda": 1.0},
         {"rollout_steps": 0},
         {"total_steps": 1},
-        {"target_return": 100.0, "eval_every": 1},
+        {"target_return": 100.0, "eval_every_steps": 1},
         {"advantage": "gae", "use_critic": True},
         {"init_log_std": 2.0},
         {"init_log_std": -20.0},
@@ -384,7 +384,7 @@ def test_non_finite_floats_are_refused_when_coerced(name: str, text: str) -> Non
 @pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
 def test_non_finite_floats_are_refused_by_validate(name: str, value: float) -> None:
     with pytest.raises(UserError, match=name):
-        validate(replace(Config(eval_every=1), **{name: value}))  # type: ignore[arg-type]
+        validate(replace(Config(eval_every_steps=1), **{name: value}))  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

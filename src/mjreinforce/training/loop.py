@@ -71,7 +71,7 @@ def train_seed(cfg: Config, seed: int, out: Path, progress: Progress, resume: bo
                 end.diverged = (c.updates, reason)  # critical: no evaluation or checkpoint of this state
                 break
             # 5. evaluate (deterministic, one reused vector env, fixed seeds) and stop at the target
-            if eval_due(cfg, c.updates, steps_before, collector.env_steps) and _evaluate(s):
+            if eval_due(cfg, steps_before, collector.env_steps) and _evaluate(s):
                 c.target_hit = (collector.env_steps, s.wall())
                 break
             # 6. checkpoint
@@ -90,13 +90,12 @@ def train_seed(cfg: Config, seed: int, out: Path, progress: Progress, resume: bo
     return end.result
 
 
-def eval_due(cfg: Config, updates: int, steps_before: int, steps_now: int) -> bool:
-    """True when the update that took the env steps from ``steps_before`` to ``steps_now`` (and made the
-    update count ``updates``) is followed by an evaluation: it crossed a multiple of ``eval_every_steps``,
-    or (the older schedule) ``updates`` is a multiple of ``eval_every``."""
-    if cfg.eval_every_steps:
-        return steps_now // cfg.eval_every_steps > steps_before // cfg.eval_every_steps
-    return bool(cfg.eval_every) and updates % cfg.eval_every == 0
+def eval_due(cfg: Config, steps_before: int, steps_now: int) -> bool:
+    """True when the update that took the env steps from ``steps_before`` to ``steps_now`` is followed by an
+    evaluation: it crossed a multiple of ``eval_every_steps`` (0: never)."""
+    if not cfg.eval_every_steps:
+        return False
+    return steps_now // cfg.eval_every_steps > steps_before // cfg.eval_every_steps
 
 
 def _evaluate(s: SeedParts) -> bool:

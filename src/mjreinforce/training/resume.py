@@ -6,11 +6,10 @@ every other seed, resume checks that ``config.toml`` still hashes as its checkpo
 hash too, which also covers seeds without a checkpoint), that ``episodes.csv`` and ``evals.csv`` still start
 with exactly the rows the checkpoint covers (their count and the sha256 of the table's bytes up to them,
 header included: not cut short, no junk line, no merged rows) and that the checkpoint fits the model
-(:func:`mjreinforce.training.snapshot.check_fits`). Any difference is a one-line UserError saying what
-differs, and nothing has been touched. Checkpoints from before the digests skip the table check. Then stale
-temp files are removed (a run made before markers existed gets one) and each seed continues from its latest
-checkpoint (:func:`mjreinforce.training.snapshot.restore_latest`: rows written *after* it by a killed run are
-cut off).
+(:func:`mjreinforce.training.snapshot.check_fits`). Any difference, or a checkpoint without the config hash
+and table digests, is a one-line UserError saying what differs, and nothing has been touched. Then stale
+temp files are removed and each seed continues from its latest checkpoint
+(:func:`mjreinforce.training.snapshot.restore_latest`: rows written *after* it by a killed run are cut off).
 """
 
 from __future__ import annotations
@@ -27,17 +26,11 @@ from mjreinforce.algo.update import Learner
 from mjreinforce.config import Config, preset_env_overrides, preset_names
 from mjreinforce.envs.vector import inspect_env
 from mjreinforce.errors import UserError, one_line
-from mjreinforce.files import (
-    complete_lines,
-    read_json_checked,
-    read_json_or_empty,
-    read_nofollow,
-    remove_stale_temp_files,
-)
+from mjreinforce.files import complete_lines, read_json_checked, read_nofollow, remove_stale_temp_files
 from mjreinforce.runs import checkpoint_dir, checkpoint_format
 from mjreinforce.runs.layout import check_real_dirs, seed_dir
 from mjreinforce.runs.lock import RunLock
-from mjreinforce.runs.ownership import RunMarker, check_run_path, config_sha256, is_run_dir, read_marker, write_marker
+from mjreinforce.runs.ownership import RunMarker, check_run_path, config_sha256, is_run_dir, read_marker
 from mjreinforce.training import snapshot
 from mjreinforce.training.interrupt import sigterm_raises
 from mjreinforce.training.records import SeedResult
@@ -81,15 +74,10 @@ def resume_run(run_dir: Path | str, *, quiet: bool = False, plot: bool = True, w
 
 
 def _open_resumed(run_dir: Path, cfg: Config) -> dict[int, SeedResult]:
-    """Under the lock: verify what will be continued, then remove stale temp files; a run made before
-    markers existed gets one (its preset from an old summary.json). Returns the seeds kept."""
+    """Under the lock: verify what will be continued, then remove stale temp files. Returns the seeds kept."""
     done = finished_seeds(run_dir, cfg)
     verify_run(run_dir, cfg, tuple(s for s in cfg.seeds if s not in done))
     remove_stale_files(run_dir, cfg.seeds)
-    if read_marker(run_dir) is None:
-        entries = ("config.toml", "summary.json", *(seed_dir(run_dir, s).name for s in cfg.seeds))
-        preset = read_json_or_empty(run_dir / "summary.json").get("preset")
-        write_marker(run_dir, RunMarker(entries, preset if isinstance(preset, str) else None, config_sha256(cfg)))
     return done
 
 
@@ -128,10 +116,11 @@ def verify_seed(out: Path, cfg: Config) -> None:
         return  # the seed starts over
     file = checkpoint_dir.latest_checkpoint(out)
     tensors, meta = checkpoint_format.load_checkpoint(file)
-    if meta.get("config_sha256", config_sha256(cfg)) != config_sha256(cfg):
+    recorded_config, tables = _recorded(file, meta)
+    if recorded_config != config_sha256(cfg):
         raise UserError(f"cannot resume: config.toml differs from {file}'s config ({_config_diff(meta, cfg)})")
-    for name, record in dict(meta.get("tables", {})).items():
-        _check_table(out / name, int(record["rows"]), str(record["sha256"]))
+    for name, (rows, sha256) in tables.items():
+        _check_table(out / name, rows, sha256)
     _check_fit(file, tensors, meta, cfg)
 
 
@@ -142,6 +131,19 @@ def remove_stale_files(run_dir: Path, seeds: tuple[int, ...]) -> None:
     for seed in seeds:
         remove_stale_temp_files(seed_dir(run_dir, seed))
         remove_stale_temp_files(seed_dir(run_dir, seed) / "checkpoints")
+
+
+def _recorded(file: Path, meta: dict[str, Any]) -> tuple[str, dict[str, tuple[int, str]]]:
+    """The config hash and, per table, ``(rows, sha256)`` that checkpoint ``file`` recorded; a checkpoint
+    without them cannot be verified and is refused."""
+    try:
+        digests = meta["tables"]
+        tables = {name: (int(digests[name]["rows"]), str(digests[name]["sha256"])) for name in snapshot.TABLES}
+        return str(meta["config_sha256"]), tables
+    except (KeyError, TypeError, ValueError):
+        raise UserError(
+            f"cannot resume: checkpoint {file} lacks the config hash or the table digests that resume verifies"
+        ) from None
 
 
 def _check_table(path: Path, rows: int, sha256: str) -> None:
