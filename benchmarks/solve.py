@@ -20,7 +20,7 @@ from mjreinforce.training.loop import train_seed
 
 TARGET_RETURN = 1000.0
 EVAL_EPISODES = 10
-DEFAULT_EVAL_EVERY = 5
+DEFAULT_EVAL_EVERY_STEPS = 5000  # about 5 updates of whole 1000-step episodes
 
 
 @dataclass(frozen=True)
@@ -57,11 +57,11 @@ class SolveSummary:
 
 
 def solve_config(preset: Config, env_id: str, step_cap: int) -> Config:
-    """The preset with ``target_return = 1000``, the preset's evaluation schedule (every 5 updates if it has none),
+    """The preset with ``target_return = 1000``, the preset's evaluation schedule (every 5000 env steps if it has none),
     ``eval_episodes = 10``, a step cap, and one torch thread; everything else as shipped."""
     overrides = {"total_steps": step_cap, "eval_episodes": EVAL_EPISODES, "torch_threads": 1}
     if not preset.evaluates:
-        overrides["eval_every"] = DEFAULT_EVAL_EVERY
+        overrides["eval_every_steps"] = DEFAULT_EVAL_EVERY_STEPS
     cfg = with_overrides(preset, overrides)
     return validate(replace(cfg, env_id=env_id, target_return=TARGET_RETURN))
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from mjreinforce.analysis.tables import to_markdown
-from mjreinforce.benchmark.references import load_references
+from mjreinforce.suite.references import load_references
 
 # The references the issue names for each preset, as (source, env-step budget) in references.toml.
 COMPARED_WITH = {

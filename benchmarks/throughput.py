@@ -155,9 +155,7 @@ def train_config(preset: Config, env_id: str, budget: tuple[str, int]) -> Config
     no TensorBoard, one torch thread."""
     unit, total = budget
     budget_key = "total_episodes" if unit == "episodes" else "total_steps"
-    cfg = with_overrides(
-        preset, {budget_key: total, "eval_every": 0, "eval_every_steps": 0, "tensorboard": False, "torch_threads": 1}
-    )
+    cfg = with_overrides(preset, {budget_key: total, "eval_every_steps": 0, "tensorboard": False, "torch_threads": 1})
     return validate(replace(cfg, env_id=env_id, target_return=None))
 
 

@@ -36,7 +36,7 @@ def __getattr__(name: str) -> Any:
 
         return train
     if name == "load_policy":
-        from mjreinforce.policies.trained import load_policy
+        from mjreinforce.trained.loading import load_policy
 
         return load_policy
     raise AttributeError(name)

@@ -18,7 +18,7 @@ from typing import Any, Literal
 import tomli_w
 
 from mjreinforce.config_bounds import BATCH_BOUND, BOUNDS, LENGTH_BOUNDS, LOG_STD_MAX, LOG_STD_MIN, check_number
-from mjreinforce.config_values import coerce_to, did_you_mean
+from mjreinforce.config_coercion import coerce_to, did_you_mean
 from mjreinforce.errors import UserError, one_line
 from mjreinforce.files import atomic_write
 
@@ -160,8 +160,6 @@ class Config:
     eval_every_steps: int = 0
     """Deterministic evaluation every this many env steps (at the first update at or past each multiple,
     so the last update of a run that ends on a multiple is evaluated too); 0 disables it."""
-    eval_every: int = 0
-    """Older schedule: evaluation every this many updates (exclusive with ``eval_every_steps``)."""
     eval_episodes: int = 10
     """Episodes per evaluation, run in parallel on one vector env built once per seed (the evaluation
     config: fixed physics, no randomization, no env worker pool), mean action."""
@@ -185,7 +183,7 @@ class Config:
     @property
     def evaluates(self) -> bool:
         """True when a schedule of deterministic evaluations is set."""
-        return self.eval_every_steps > 0 or self.eval_every > 0
+        return self.eval_every_steps > 0
 
     @property
     def budget(self) -> tuple[str, int]:
@@ -229,8 +227,6 @@ def validate(cfg: Config) -> Config:
         raise UserError("the tutorial policy supports only action_bound = 'clip'")
     if cfg.episode_batch_steps and not cfg.episode_mode:
         raise UserError("episode_batch_steps applies only in episode mode (rollout_steps = 0)")
-    if cfg.eval_every and cfg.eval_every_steps:
-        raise UserError("set one of eval_every_steps (env steps) and eval_every (updates), not both")
     if not cfg.use_critic:
         if not cfg.episode_mode and not cfg.accept_zero_bootstrap:
             raise UserError(
@@ -291,7 +287,7 @@ def _check_bounds(cfg: Config) -> None:
 
 
 # --------------------------------------------------------------------------
-# Raw values (TOML or --set strings): coerced to the field types by config_values
+# Raw values (TOML or --set strings): coerced to the field types by config_coercion
 # --------------------------------------------------------------------------
 _HINTS = typing.get_type_hints(Config)
 

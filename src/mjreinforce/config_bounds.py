@@ -88,7 +88,6 @@ BOUNDS: dict[str, Bound] = {
     "vf_coef": Bound(0.0, 1e6, "weight of the value loss; 0 would never train the critic", low_open=True),
     # evaluation, logging, checkpoints
     "eval_every_steps": Bound(0, _BIG, "env steps between evaluations; 0 disables them"),
-    "eval_every": _UPDATES,
     "eval_episodes": Bound(1, 10_000, "one env per episode, all stepped at once"),
     "stats_window": Bound(1, 1_000_000, "episodes in the moving window"),
     "log_every_episodes": Bound(1, 10**10, "episodes between progress lines"),
@@ -139,10 +138,10 @@ def check_cli(flag: str, value: float | None) -> None:
         check_number(flag, value, CLI_BOUNDS[flag])
 
 
-def limits_table() -> str:
-    """:data:`BOUNDS`, :data:`LENGTH_BOUNDS` and :data:`CLI_BOUNDS` as a Markdown table (printed in the README)."""
-    rows = ["| value | range | why |", "|---|---|---|"]
+def limit_rows() -> list[tuple[str, str, str]]:
+    """``(value, range, why)`` for every bound: :data:`BOUNDS`, :data:`LENGTH_BOUNDS`, the batch and
+    :data:`CLI_BOUNDS` (the Limits table of docs/configuration.md: :func:`mjreinforce.analysis.tables.limits_table`)."""
+    rows = []
     for title, table in (("", BOUNDS), ("number of ", LENGTH_BOUNDS), ("", {"rollout_steps * num_envs": BATCH_BOUND})):
-        rows += [f"| {title}`{name}` | {b.interval()} | {b.why} |" for name, b in table.items()]
-    rows += [f"| `{name}` | {b.interval()} | {b.why} |" for name, b in CLI_BOUNDS.items()]
-    return "\n".join(rows) + "\n"
+        rows += [(f"{title}`{name}`", b.interval(), b.why) for name, b in table.items()]
+    return rows + [(f"`{name}`", b.interval(), b.why) for name, b in CLI_BOUNDS.items()]

@@ -1,4 +1,4 @@
-"""Writing and reading a run's files: one atomic writer, append-only CSV tables, tolerant JSON reading.
+"""Writing and reading a run's files: one atomic writer, append-only CSV tables, the two JSON readers.
 
 Every file a run writes goes through here, so all of them share one behaviour:
 
@@ -22,6 +22,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
+
+from mjreinforce.errors import UserError, one_line
 
 FILE_MODE = 0o644
 """Mode of every file a run writes, before the umask."""
@@ -100,17 +102,12 @@ def write_json_atomic(path: Path, obj: Any) -> None:
 
 
 def is_temp_file(name: str) -> bool:
-    """True for the name of a temporary file :func:`atomic_output` makes (``.<name>.<16 hex>.tmp[suffix]``),
-    or that versions before it made with ``tempfile.mkstemp`` (``.<name>.<8 of [a-z0-9_]>.tmp[suffix]``)."""
+    """True for the name of a temporary file :func:`atomic_output` makes: ``.<name>.<16 hex>.tmp[suffix]``."""
     if not name.startswith(".") or _TEMP_SUFFIX not in name:
         return False
     stem = name[1:].split(_TEMP_SUFFIX)[0]
     target, _, token = stem.rpartition(".")
-    if not target:
-        return False
-    if len(token) == _TOKEN_HEX:
-        return all(c in "0123456789abcdef" for c in token)
-    return len(token) == 8 and all(c in "abcdefghijklmnopqrstuvwxyz0123456789_" for c in token)
+    return bool(target) and len(token) == _TOKEN_HEX and all(c in "0123456789abcdef" for c in token)
 
 
 def os_error_text(exc: OSError) -> str:
@@ -162,13 +159,28 @@ def remove_stale_temp_files(directory: Path) -> list[Path]:
     return stale
 
 
-def read_json(path: Path) -> dict[str, Any]:
-    """A JSON object from ``path``; {} if it is missing or unreadable (e.g. half-written)."""
+def read_json_or_empty(path: Path) -> dict[str, Any]:
+    """A JSON object from ``path``; {} if it is missing or unreadable (e.g. half-written), or not an object.
+    For files whose absence or damage is normal; :func:`read_json_checked` for those that must parse."""
     try:
         value = json.loads(path.read_text())
     except (OSError, ValueError):
         return {}
     return value if isinstance(value, dict) else {}
+
+
+def read_json_checked(path: Path) -> dict[str, Any]:
+    """The JSON object in ``path``; {} when the file does not exist. A file that is not a JSON object (bad
+    bytes, junk, a list) is a :class:`~mjreinforce.errors.UserError` naming it; other OS errors propagate."""
+    if not path.exists():
+        return {}
+    try:
+        value = json.loads(path.read_bytes().decode())
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+        raise UserError(f"{path} is corrupted: {one_line(exc)}") from None
+    if not isinstance(value, dict):
+        raise UserError(f"{path} is corrupted: it holds a JSON {type(value).__name__}, not an object")
+    return value
 
 
 def read_nofollow(path: Path) -> bytes:

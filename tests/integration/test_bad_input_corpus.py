@@ -52,7 +52,7 @@ def sweep_case(text: str, *fragments: str) -> Case:
 
 
 HEADER = b"seed,episode,env_steps,return,length,terminated,truncated,wall_seconds\n"
-GRID_KEYS = ("num_envs", "eval_episodes", "stats_window", "log_every_episodes", "checkpoint_every", "eval_every")
+GRID_KEYS = ("num_envs", "eval_episodes", "stats_window", "log_every_episodes", "checkpoint_every", "eval_every_steps")
 GRID_1E6 = "[space]\n" + "".join(f"{key} = {list(range(1, 11))}\n" for key in GRID_KEYS)  # 10^6 valid points
 
 CONFIG = {  # non-finite floats, every float field family; huge counts and sizes
@@ -98,7 +98,7 @@ CONFIG = {  # non-finite floats, every float field family; huge counts and sizes
     "stats_window_1e18": Case(train_args(*settings("stats_window=1e18")), ("stats_window",)),
     "log_every_1e18": Case(train_args(*settings("log_every_episodes=1e18")), ("log_every_episodes",)),
     "checkpoint_every_1e18": Case(train_args(*settings("checkpoint_every=1e18")), ("checkpoint_every",)),
-    "eval_every_1e18": Case(train_args(*settings("eval_every=1e18")), ("eval_every",)),
+    "eval_every_steps_1e18": Case(train_args(*settings("eval_every_steps=1e18")), ("eval_every_steps", "[0, 1e12]")),
     "torch_threads_1e18": Case(train_args(*settings("torch_threads=1e18")), ("torch_threads",)),
     "int_of_5000_digits": Case(train_args(*settings("num_envs=" + "9" * 5000)), ("num_envs",)),
 }

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import snapshot
-from mjreinforce.benchmark.references import load_references
+from mjreinforce.suite.references import load_references
 
 GRID = ("--envs", "Reacher-v5,InvertedPendulum-v5", "--presets", "vpg", "--seeds", "1,2", "--steps", "2048")
 

@@ -18,10 +18,10 @@ import torch
 
 import mjreinforce
 from conftest import Case, copies_of, selected_cases
-from mjreinforce.algo.evaluation import EVAL_SEED_OFFSET
 from mjreinforce.cli.eval import first_run_seed
-from mjreinforce.policies.evaluation import evaluate_policy
-from mjreinforce.runs import checkpoint, checkpoint_files
+from mjreinforce.runs import checkpoint_dir, checkpoint_format
+from mjreinforce.trained.evaluation import evaluate_policy
+from mjreinforce.training.evaluation import EVAL_SEED_OFFSET
 
 pytestmark = pytest.mark.slow
 
@@ -66,8 +66,8 @@ def numpy_mean_action(weights: dict[str, np.ndarray], obs: np.ndarray) -> np.nda
 def test_load_policy_acts_in_a_plain_gymnasium_loop(run_dir: Path) -> None:
     trained = mjreinforce.load_policy(run_dir)
     assert trained.config.normalize_obs is False  # the hand computation below assumes raw observations
-    tensors, meta = checkpoint.load_checkpoint(checkpoint_files.latest_checkpoint(run_dir))
-    state = checkpoint.unflatten_state(meta["state"], tensors)
+    tensors, meta = checkpoint_format.load_checkpoint(checkpoint_dir.latest_checkpoint(run_dir))
+    state = checkpoint_format.unflatten_state(meta["state"], tensors)
     weights = {k: v.double().numpy() for k, v in state["policy"].items()}
     env = gym.make("InvertedPendulum-v5")
     try:
@@ -140,7 +140,7 @@ def test_run_seed_picks_that_seeds_checkpoint(run_dir: Path, tmp_path: Path, cli
 # ------------------------------------------------------------------------------------------- bad input
 def _corrupt_latest_checkpoint(wd: Path) -> None:
     """A copy of the run's latest checkpoint with one flipped byte in the tensor data."""
-    data = bytearray(checkpoint_files.latest_checkpoint(wd / "run").read_bytes())
+    data = bytearray(checkpoint_dir.latest_checkpoint(wd / "run").read_bytes())
     data[len(data) // 2] ^= 0xFF
     (wd / "corrupted").mkdir()
     (wd / "corrupted" / "ckpt_65.safetensors").write_bytes(bytes(data))

@@ -1,4 +1,4 @@
-"""Seeds in worker processes (``mjreinforce.training.parallel.run_seeds_parallel``), with real training.
+"""Seeds in worker processes (``mjreinforce.training.workers.run_seeds_parallel``), with real training.
 
 Real processes, real MuJoCo, tiny budgets. A seed fails for a real reason: its ``episodes.csv``
 path is taken by a directory, so the trainer's ``open()`` raises IsADirectoryError in that worker.
@@ -18,9 +18,9 @@ import pytest
 from mjreinforce.config import Config, load_preset, with_overrides
 from mjreinforce.errors import UserError
 from mjreinforce.runs.reading import load_run
-from mjreinforce.training.parallel import run_seeds_parallel
 from mjreinforce.training.progress import ProgressEvent
 from mjreinforce.training.run import train
+from mjreinforce.training.workers import run_seeds_parallel
 
 os.environ.setdefault("MUJOCO_GL", "osmesa")  # spawned workers inherit it (as from the CLI)
 os.environ.setdefault("PYOPENGL_PLATFORM", "osmesa")

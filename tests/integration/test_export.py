@@ -28,10 +28,10 @@ import torch
 import mjreinforce
 from mjreinforce.cli import main
 from mjreinforce.config import load_preset, with_overrides
-from mjreinforce.policies.evaluation import evaluate_policy
-from mjreinforce.policies.export import OPSET, TOLERANCE, check_output_file, export_onnx
-from mjreinforce.policies.trained import TrainedPolicy
-from mjreinforce.runs import checkpoint, checkpoint_files
+from mjreinforce.runs import checkpoint_dir, checkpoint_format
+from mjreinforce.trained.evaluation import evaluate_policy
+from mjreinforce.trained.export import OPSET, TOLERANCE, check_output_file, export_onnx
+from mjreinforce.trained.loading import TrainedPolicy
 
 pytestmark = pytest.mark.slow
 
@@ -106,8 +106,8 @@ def test_the_graph_holds_the_normalizer_and_the_action_bound(runs: dict[str, Pat
 
 def test_the_metadata_describes_the_policy(runs: dict[str, Path], exported: dict[str, Path]) -> None:
     meta = metadata(exported["tanh"])
-    file = checkpoint_files.latest_checkpoint(runs["tanh"])
-    _, ckpt_meta = checkpoint.load_checkpoint(file)
+    file = checkpoint_dir.latest_checkpoint(runs["tanh"])
+    _, ckpt_meta = checkpoint_format.load_checkpoint(file)
     env = gym.make("InvertedPendulum-v5")
     assert meta["env_id"] == "InvertedPendulum-v5" and meta["env_kwargs"] == "{}" and meta["env_module"] == ""
     assert (meta["obs_dim"], meta["act_dim"], meta["action_bound"]) == ("4", "1", "tanh")
@@ -139,7 +139,7 @@ def test_the_cli_exports_a_chosen_seed_and_checkpoint(runs: dict[str, Path], tmp
     multi = tmp_path / "run"
     shutil.copytree(runs["clip"] / "seed_1", multi / "seed_1")
     shutil.copytree(runs["normalized"] / "seed_1", multi / "seed_3")
-    name = checkpoint_files.latest_checkpoint(multi, seed=3).name
+    name = checkpoint_dir.latest_checkpoint(multi, seed=3).name
     out = tmp_path / "out" / "p.onnx"  # a missing directory is made
     assert main(["export", str(multi), "--seed", "3", "--checkpoint", name, "--out", str(out)]) == 0
     assert metadata(out)["normalize_obs"] == "true" and metadata(out)["checkpoint"] == name
@@ -230,7 +230,7 @@ def workdir_template(runs: dict[str, Path], tmp_path_factory: pytest.TempPathFac
     """What each bad-input case starts from: a copy of a run, a damaged and a foreign checkpoint, files."""
     path = tmp_path_factory.mktemp("template")
     shutil.copytree(runs["clip"], path / "run")
-    data = bytearray(checkpoint_files.latest_checkpoint(runs["clip"]).read_bytes())
+    data = bytearray(checkpoint_dir.latest_checkpoint(runs["clip"]).read_bytes())
     data[len(data) // 2] ^= 0xFF  # one flipped byte in the tensor data
     (path / "damaged.safetensors").write_bytes(bytes(data))
     (path / "notes.txt").write_text("my notes\n")

@@ -16,9 +16,9 @@ from mjreinforce.algo.policy import make_policy
 from mjreinforce.config import load_preset, with_overrides
 from mjreinforce.envs.physics_spec import parse_grid
 from mjreinforce.envs.vector import inspect_env
-from mjreinforce.policies.evaluation import evaluate_policy
-from mjreinforce.policies.robustness import evaluate_grid, grid_axis, write_robustness
-from mjreinforce.policies.trained import TrainedPolicy
+from mjreinforce.trained.evaluation import evaluate_policy
+from mjreinforce.trained.loading import TrainedPolicy
+from mjreinforce.trained.robustness import evaluate_grid, grid_axis, write_robustness
 
 pytestmark = pytest.mark.slow
 

@@ -27,8 +27,8 @@ import torch
 
 from conftest import WD, Case, copies_of, selected_cases, snapshot
 from mjreinforce.config import load_preset, with_overrides
-from mjreinforce.runs.checkpoint import load_checkpoint, save_checkpoint
-from mjreinforce.runs.checkpoint_files import latest_checkpoint
+from mjreinforce.runs.checkpoint_dir import latest_checkpoint
+from mjreinforce.runs.checkpoint_format import load_checkpoint, save_checkpoint
 from mjreinforce.runs.lock import LOCK_NAME, RunLock
 from mjreinforce.runs.ownership import MARKER_NAME
 from mjreinforce.training.run import train
@@ -62,6 +62,13 @@ def forge_checkpoint(run: Path, change: Callable[[torch.Tensor], torch.Tensor]) 
     key = "state/policy/mean_net.0.weight"
     tensors[key] = change(tensors[key])
     save_checkpoint(file, tensors, meta)
+
+
+def strip_digests(run: Path) -> None:
+    """Rewrite seed 1's latest checkpoint without the config hash and table digests, under a valid checksum."""
+    file = latest_checkpoint(run / "seed_1")
+    tensors, meta = load_checkpoint(file)
+    save_checkpoint(file, tensors, {k: v for k, v in meta.items() if k not in ("config_sha256", "tables")})
 
 
 def _wider(t: torch.Tensor) -> torch.Tensor:
@@ -271,6 +278,9 @@ CASES: dict[str, Case] = {
     ),
     "resume_checkpoint_nan": guard_case(
         RESUME, ("non-finite", "mean_net.0.weight"), lambda wd: forge_checkpoint(wd / "run", _with_nan), process=True
+    ),
+    "resume_checkpoint_without_digests": guard_case(
+        RESUME, ("checkpoint", "lacks the config hash or the table digests"), lambda wd: strip_digests(wd / "run")
     ),
     "eval_checkpoint_wrong_shape": guard_case(
         ("run", "--episodes", "1"),

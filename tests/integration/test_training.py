@@ -16,7 +16,7 @@ import torch
 
 from benchmarks.tutorial_reference import run_tutorial
 from mjreinforce.config import Config, from_dict, load_preset, load_toml, read_toml, with_overrides
-from mjreinforce.policies.trained import load_policy
+from mjreinforce.trained.loading import load_policy
 from mjreinforce.training.run import train
 
 EPISODE_HEADER = "seed,episode,env_steps,return,length,terminated,truncated,wall_seconds"
@@ -169,7 +169,7 @@ def test_cli_run_directory(cli_run, read_csv) -> None:
     for seed in (1, 2):
         sdir = out / f"seed_{seed}"
         assert (sdir / "episodes.csv").read_text().splitlines()[0] == EPISODE_HEADER
-        assert (sdir / "evals.csv").read_text().splitlines() == [EVAL_HEADER]  # eval_every = 0
+        assert (sdir / "evals.csv").read_text().splitlines() == [EVAL_HEADER]  # eval_every_steps = 0
         rows = read_csv(sdir / "episodes.csv")
         assert [int(r["episode"]) for r in rows] == list(range(1, EPISODES + 1))
         assert {r["seed"] for r in rows} == {str(seed)}
@@ -276,22 +276,22 @@ def _wait_for_checkpoint(seed_dir: Path, proc: subprocess.Popen, min_updates: in
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("name", "budget", "eval_every"),
+    ("name", "budget", "schedule"),
     [
         # fixed-length rollouts: open episodes cross the checkpoints; an evaluation every 4 updates
         ("vpg", ("--steps", "6144"), "eval_every_steps=512"),
-        ("tutorial", ("--episodes", "200"), "eval_every=20"),  # episode mode, one env
+        ("tutorial", ("--episodes", "200"), "eval_every_steps=250"),  # episode mode, one env: ~20 episodes
     ],
 )
 def test_resume_after_sigkill_gives_the_uninterrupted_run(
-    name: str, budget: tuple[str, str], eval_every: str, cli, tmp_path: Path, read_csv
+    name: str, budget: tuple[str, str], schedule: str, cli, tmp_path: Path, read_csv
 ) -> None:
     num_envs = "4" if name == "vpg" else "1"
     args = [
         *f"train --preset {name} --seeds 1 --backend gymnasium --num-envs {num_envs} --workers 1".split(),
         *budget,
         *["--quiet", "--no-plot", "--set", "checkpoint_every=3", "--set", "tensorboard=false"],
-        *("--set", eval_every),
+        *("--set", schedule),
     ]
     killed = tmp_path / "killed"
     with open(tmp_path / "killed.stderr", "w") as stderr:

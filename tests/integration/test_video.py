@@ -23,9 +23,9 @@ from mjreinforce.algo.policy import make_policy  # noqa: E402
 from mjreinforce.config import load_preset, with_overrides  # noqa: E402
 from mjreinforce.envs.physics import PhysicsUnstableError  # noqa: E402
 from mjreinforce.envs.vector import inspect_env  # noqa: E402
-from mjreinforce.policies.evaluation import evaluate_policy  # noqa: E402
-from mjreinforce.policies.trained import TrainedPolicy  # noqa: E402
-from mjreinforce.policies.video import record_video  # noqa: E402
+from mjreinforce.trained.evaluation import evaluate_policy  # noqa: E402
+from mjreinforce.trained.loading import TrainedPolicy  # noqa: E402
+from mjreinforce.trained.video import record_video  # noqa: E402
 
 pytestmark = [pytest.mark.video, pytest.mark.slow]
 

@@ -49,7 +49,7 @@ def test_the_cycle_finder_finds_a_cycle() -> None:
 
 def test_every_subpackage_has_a_one_line_docstring() -> None:
     subpackages = [m.name for m in pkgutil.iter_modules(mjreinforce.__path__) if m.ispkg]
-    assert {"algo", "analysis", "cli", "envs", "policies", "runs", "sweep", "training"} <= set(subpackages)
+    assert {"algo", "analysis", "cli", "envs", "runs", "suite", "sweep", "trained", "training"} <= set(subpackages)
     for name in subpackages:
         doc = importlib.import_module(f"mjreinforce.{name}").__doc__ or ""
         assert doc.strip(), f"mjreinforce.{name} has no docstring"

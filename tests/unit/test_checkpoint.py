@@ -1,4 +1,4 @@
-"""Tests for mjreinforce.runs.checkpoint: real files, real optimizers, real RNGs, real pickle payloads."""
+"""Tests for mjreinforce.runs.checkpoint_format: real files, real optimizers, real RNGs, real pickle payloads."""
 
 from __future__ import annotations
 
@@ -20,14 +20,14 @@ import torch
 
 from mjreinforce.errors import UserError
 from mjreinforce.files import atomic_write
-from mjreinforce.runs.checkpoint import (
+from mjreinforce.runs.checkpoint_dir import latest_checkpoint, save_checkpoint_rotating, write_latest
+from mjreinforce.runs.checkpoint_format import (
     FORMAT_VERSION,
     flatten_state,
     load_checkpoint,
     save_checkpoint,
     unflatten_state,
 )
-from mjreinforce.runs.checkpoint_files import latest_checkpoint, save_checkpoint_rotating, write_latest
 
 
 def _tensors() -> dict[str, torch.Tensor]:
@@ -288,7 +288,7 @@ def test_failed_write_keeps_old_file_and_removes_temp(tmp_path: Path) -> None:
 _WRITER = """
 import sys, torch
 from pathlib import Path
-from mjreinforce.runs.checkpoint import save_checkpoint
+from mjreinforce.runs.checkpoint_format import save_checkpoint
 path, i = Path(sys.argv[1]), 0
 while True:
     save_checkpoint(path, {"w": torch.full((200_000,), float(i))}, {"i": i})
@@ -371,7 +371,7 @@ def test_latest_checkpoint_when_none_or_broken(tmp_path: Path) -> None:
 def test_rotation_keeps_newest_and_never_the_latest_target(tmp_path: Path) -> None:
     checkpoints = tmp_path / "seed_0" / "checkpoints"
     (checkpoints).mkdir(parents=True)
-    (checkpoints / ".ckpt_1.safetensors.k3x_9qzt.tmp").write_bytes(b"half")  # left by a killed save
+    (checkpoints / ".ckpt_1.safetensors.0123456789abcdef.tmp").write_bytes(b"half")  # left by a killed save
     for label in (1, 8, 9, 10, 11):  # 9 < 10 numerically though not as text
         save_checkpoint_rotating(checkpoints, label, {"w": torch.tensor([float(label)])}, {"label": label}, keep=2)
     assert sorted(os.listdir(checkpoints)) == ["ckpt_10.safetensors", "ckpt_11.safetensors", "latest.json"]

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from mjreinforce.analysis.tables import limits_table
 from mjreinforce.config import (
     FIELD_NAMES,
     Config,
@@ -28,7 +29,7 @@ from mjreinforce.config import (
     validate,
     with_overrides,
 )
-from mjreinforce.config_bounds import BOUNDS, CLI_BOUNDS, LENGTH_BOUNDS, limits_table
+from mjreinforce.config_bounds import BOUNDS, CLI_BOUNDS, LENGTH_BOUNDS
 from mjreinforce.errors import UserError
 
 # A config that differs from the defaults in every kind of field: tuples, None, floats, bools, literals.
@@ -54,7 +55,7 @@ CUSTOM = Config(
     learning_rate=2.5e-4,
     lr_schedule="linear",
     max_grad_norm=0.5,
-    eval_every=7,
+    eval_every_steps=7000,
     tensorboard=False,
 )
 
@@ -242,7 +243,7 @@ INVALID = [
     ({"policy": "tutorial", "action_bound": "tanh"}, "tutorial"),
     ({"hidden_sizes": ()}, "hidden_sizes"),
     ({"hidden_sizes": (64, 0)}, "hidden_sizes"),
-    ({"target_return": 100.0}, "target_return"),  # without eval_every
+    ({"target_return": 100.0}, "target_return"),  # without eval_every_steps
     ({"rollout_steps": 32}, "accept_zero_bootstrap"),  # no critic, fixed-length segments
     ({"value_iterations": 10}, "value_iterations.*without a critic"),
     ({"value_learning_rate": 3e-3}, "value_learning_rate.*without a critic"),
@@ -268,7 +269,7 @@ def test_validation_rejects(changes: dict[str, object], name: str) -> None:
         {"gae_lambda": 1.0},
         {"rollout_steps": 0},
         {"total_steps": 1},
-        {"target_return": 100.0, "eval_every": 1},
+        {"target_return": 100.0, "eval_every_steps": 1},
         {"advantage": "gae", "use_critic": True},
         {"init_log_std": 2.0},
         {"init_log_std": -20.0},
@@ -357,7 +358,7 @@ def test_non_finite_floats_are_refused_when_coerced(name: str, text: str) -> Non
 @pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
 def test_non_finite_floats_are_refused_by_validate(name: str, value: float) -> None:
     with pytest.raises(UserError, match=name):
-        validate(replace(Config(eval_every=1), **{name: value}))  # type: ignore[arg-type]
+        validate(replace(Config(eval_every_steps=1), **{name: value}))  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

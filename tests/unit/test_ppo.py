@@ -19,9 +19,9 @@ from mjreinforce.algo.ppo_loss import (
 )
 from mjreinforce.algo.returns import Advantages
 from mjreinforce.algo.update import Learner, policy_loss
-from mjreinforce.benchmark.grid import DEFAULT_ENVS
 from mjreinforce.config import PPO_FIELDS, Config, load_preset, preset_env_overrides, validate
 from mjreinforce.errors import UserError
+from mjreinforce.suite.grid import DEFAULT_ENVS
 
 OBS_DIM, ACT_DIM = 4, 2
 LOW, HIGH = -np.ones(ACT_DIM), np.ones(ACT_DIM)

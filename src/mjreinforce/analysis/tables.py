@@ -3,7 +3,7 @@
 Every per-run number is built from one score per seed (the seed's mean return
 over its last ``window`` episodes), following Agarwal et al. (2021): seeds,
 not episodes, are the independent samples. Tables are pandas DataFrames and
-are written as Markdown (hand-formatted, no ``tabulate``) plus CSV.
+are written as Markdown (:func:`to_markdown`, the one Markdown table writer; no ``tabulate``) plus CSV.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from mjreinforce.analysis import stats
+from mjreinforce.config_bounds import limit_rows
 from mjreinforce.files import atomic_write
 from mjreinforce.runs.reading import RunData
 
@@ -122,12 +123,26 @@ def format_cell(value: object) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
-def to_markdown(df: pd.DataFrame) -> str:
-    """A GitHub-flavoured Markdown table (numbers right-aligned), one line per row."""
+def to_markdown(df: pd.DataFrame, *, right: Sequence[bool] | None = None, compact_rule: bool = False) -> str:
+    """A GitHub-flavoured Markdown table, one line per row, each cell by :func:`format_cell`.
+
+    ``right`` says for each column whether it is right-aligned (default: the numeric columns).
+    ``compact_rule`` writes the rule under the header without spaces (``|---|---:|``) instead of
+    ``| --- | ---: |``.
+    """
+    flags = [pd.api.types.is_numeric_dtype(df[c]) for c in df.columns] if right is None else list(right)
+    if len(flags) != len(df.columns):
+        raise ValueError(f"{len(flags)} alignments for {len(df.columns)} columns")
+    rules = ["---:" if r else "---" for r in flags]
+    rule = "|" + "|".join(rules) + "|" if compact_rule else "| " + " | ".join(rules) + " |"
     header = "| " + " | ".join(format_cell(str(c)) for c in df.columns) + " |"
-    align = "| " + " | ".join("---:" if pd.api.types.is_numeric_dtype(df[c]) else "---" for c in df.columns) + " |"
     body = ["| " + " | ".join(format_cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
-    return "\n".join([header, align, *body]) + "\n"
+    return "\n".join([header, rule, *body]) + "\n"
+
+
+def limits_table() -> str:
+    """Every bound of :mod:`mjreinforce.config_bounds` as a Markdown table (docs/configuration.md's Limits)."""
+    return to_markdown(pd.DataFrame(limit_rows(), columns=["value", "range", "why"]), compact_rule=True)
 
 
 def _slug(title: str) -> str:
@@ -162,6 +177,7 @@ __all__ = [
     "final_returns",
     "format_cell",
     "improvement_table",
+    "limits_table",
     "summary_table",
     "to_markdown",
     "write_tables",

@@ -3,7 +3,7 @@
 
 Exit codes: 0 success; 2 bad input (a :class:`UserError`, or an operating-system error such as a read-only or
 full disk: one line ``mjreinforce <command>: error: ...`` on stderr, no traceback); 3 ``train`` ran but a seed
-diverged (:data:`mjreinforce.cli.train.EXIT_DIVERGED`); 130 interrupted.
+diverged (:data:`mjreinforce.cli.train.EXIT_DIVERGED`); 130 interrupted by Ctrl-C, 143 by SIGTERM.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def _thread_excepthook(hook_args: threading.ExceptHookArgs) -> None:
 def _mujoco_import_error(exc: BaseException) -> str:
     """One line for a failed ``import mujoco``; a bad MUJOCO_GL gets the renderer fix hint."""
     if "MUJOCO_GL" in str(exc):
-        from mjreinforce.policies.gl import check_gl_settings
+        from mjreinforce.trained.gl import check_gl_settings
 
         try:
             check_gl_settings()

@@ -20,7 +20,7 @@ def _seeds(text: str) -> list[int]:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from mjreinforce.benchmark.grid import DEFAULT_ENVS, DEFAULT_PRESETS, DEFAULT_SEEDS, DEFAULT_STEPS
+    from mjreinforce.suite.grid import DEFAULT_ENVS, DEFAULT_PRESETS, DEFAULT_SEEDS, DEFAULT_STEPS
 
     p = sub.add_parser(
         "benchmark",
@@ -51,7 +51,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mjreinforce.benchmark.suite import report, run_benchmark
+    from mjreinforce.suite.run import report, run_benchmark
 
     if args.steps < 1:
         raise UserError(f"--steps must be >= 1, got {args.steps}")

@@ -112,16 +112,16 @@ def default_output(path: Path) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     if args.video is not None:
-        from mjreinforce.policies.gl import check_gl_settings
+        from mjreinforce.trained.gl import check_gl_settings
 
         check_gl_settings()  # before anything imports mujoco: a bad MUJOCO_GL breaks that import
     check_flags(args)
     width, height = parse_size(args.video_size)
-    from mjreinforce.algo.evaluation import DEFAULT_EVAL_SEED, eval_config
     from mjreinforce.envs.vector import resolve_backend
     from mjreinforce.files import probe_writable, write_json_atomic
-    from mjreinforce.policies.evaluation import evaluate_policy
-    from mjreinforce.policies.trained import load_policy
+    from mjreinforce.trained.evaluation import evaluate_policy
+    from mjreinforce.trained.loading import load_policy
+    from mjreinforce.training.evaluation import DEFAULT_EVAL_SEED, eval_config
 
     silence_mujoco_warnings()
     seed = DEFAULT_EVAL_SEED if args.seed is None else args.seed
@@ -134,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
             probe_writable(target)
     print(f"checkpoint: {trained.path} (training seed {trained.seed}, {cfg.env_id})")
     if args.video is not None:
-        from mjreinforce.policies.video import record_video
+        from mjreinforce.trained.video import record_video
 
         video = record_video(
             trained, args.video, args.video_episodes, seed, not args.stochastic, args.physics, width, height

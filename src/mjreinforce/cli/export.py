@@ -43,7 +43,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def checkpoint_to_load(path: Path, seed: int | None, checkpoint: Path | None) -> Path:
-    """What :func:`~mjreinforce.policies.trained.load_policy` gets: ``path``, or with ``--checkpoint`` that file
+    """What :func:`~mjreinforce.trained.loading.load_policy` gets: ``path``, or with ``--checkpoint`` that file
     (a bare name is looked up in the chosen seed's ``checkpoints/`` directory)."""
     if checkpoint is None:
         return path
@@ -51,7 +51,7 @@ def checkpoint_to_load(path: Path, seed: int | None, checkpoint: Path | None) ->
         raise UserError(f"{path} is a checkpoint file already; --checkpoint picks one inside a run directory")
     if checkpoint.name != str(checkpoint):
         return checkpoint
-    from mjreinforce.runs.checkpoint_files import latest_checkpoint
+    from mjreinforce.runs.checkpoint_dir import latest_checkpoint
 
     return latest_checkpoint(path, seed=seed).parent / checkpoint.name
 
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.seed is not None:
         check_number("--seed", args.seed, CLI_BOUNDS["--run-seed"])
-    from mjreinforce.policies.trained import load_policy
+    from mjreinforce.trained.loading import load_policy
 
     silence_mujoco_warnings()
     seed = args.seed if args.seed is not None else first_run_seed(args.path)

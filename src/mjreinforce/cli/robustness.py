@@ -68,11 +68,11 @@ def run(args: argparse.Namespace) -> int:
 
     check_flags(args)
     labels = policy_labels(args.run_dirs, args.labels)
-    from mjreinforce.algo.evaluation import DEFAULT_EVAL_SEED
     from mjreinforce.envs.physics_spec import parse_grid
     from mjreinforce.files import probe_writable
-    from mjreinforce.policies import robustness
-    from mjreinforce.policies.trained import load_policy
+    from mjreinforce.trained import robustness
+    from mjreinforce.trained.loading import load_policy
+    from mjreinforce.training.evaluation import DEFAULT_EVAL_SEED
 
     silence_mujoco_warnings()
     grid = parse_grid(args.vary)

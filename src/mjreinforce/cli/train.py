@@ -40,7 +40,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="KEY=LOW:HIGH",
         help="re-draw a model value every episode, e.g. gravity=-12:-7 (repeatable)",
     )
-    p.add_argument("--target-return", type=float, help="stop a seed once its evaluation mean reaches this")
+    p.add_argument(
+        "--target-return",
+        type=float,
+        help="stop a seed once its evaluation mean reaches this (a config without evaluations gets one "
+        "about every 5 updates)",
+    )
     p.add_argument(
         "--workers",
         type=int,
@@ -86,8 +91,16 @@ def resolve_config(args: argparse.Namespace) -> tuple[cfgmod.Config, str, dict[s
     flag_values = {k: v for k, v in flags.items() if v is not None}
     cfg, applied = cfgmod.resolve(preset, file_values, flag_values, cfgmod.parse_set(args.set))
     if cfg.target_return is not None and not cfg.evaluates:
-        cfg = cfgmod.with_overrides(cfg, {"eval_every": 5})
+        cfg = cfgmod.with_overrides(cfg, {"eval_every_steps": target_eval_every_steps(cfg)})
     return cfgmod.validate(cfg), preset, applied
+
+
+def target_eval_every_steps(cfg: cfgmod.Config) -> int:
+    """The evaluation schedule ``--target-return`` sets when the config has none: the env steps of about 5
+    updates, each ``rollout_steps * num_envs``, or in episode mode ``num_envs`` whole episodes of the MuJoCo
+    tasks' 1000-step time limit (at least ``episode_batch_steps``), the length they have near a target."""
+    per_update = cfg.rollout_steps * cfg.num_envs or max(cfg.episode_batch_steps, 1000 * cfg.num_envs)
+    return 5 * per_update
 
 
 EXIT_DIVERGED = 3
@@ -109,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     check_cli("--workers", args.workers)
     if args.resume is not None:
-        from mjreinforce.training.run import resume_run
+        from mjreinforce.training.resume import resume_run
 
         result = resume_run(
             args.resume, quiet=args.quiet, plot=not args.no_plot, workers=args.workers or min(os.cpu_count() or 1, 2)

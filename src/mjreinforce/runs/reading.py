@@ -13,7 +13,6 @@ naming the file, never a guess.
 from __future__ import annotations
 
 import io
-import json
 import tomllib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ import pandas as pd
 
 from mjreinforce.config import from_dict
 from mjreinforce.errors import UserError, one_line
+from mjreinforce.files import read_json_checked
 from mjreinforce.runs.layout import EPISODE_COLUMNS, EVAL_COLUMNS, list_seeds, seed_dir
 
 _INT_COLUMNS = frozenset({"seed", "episode", "env_steps", "length", "terminated", "truncated", "update"})
@@ -108,20 +108,6 @@ def _empty_frame(columns: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype="int64" if c in _INT_COLUMNS else "float64") for c in columns})
 
 
-def read_json_file(path: Path) -> dict[str, Any]:
-    """The JSON object in ``path``; {} when the file does not exist. A file that is not a JSON object (bad
-    bytes, junk, a list) is a :class:`UserError` naming it; other OS errors propagate."""
-    if not path.exists():
-        return {}
-    try:
-        value = json.loads(path.read_bytes().decode())
-    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
-        raise UserError(f"{path} is corrupted: {one_line(exc)}") from None
-    if not isinstance(value, dict):
-        raise UserError(f"{path} is corrupted: it holds a JSON {type(value).__name__}, not an object")
-    return value
-
-
 def _read_config(run_dir: Path) -> dict[str, Any]:
     """``config.toml`` of a run as a dict; {} when it is missing; corrupted: a UserError naming it."""
     path = run_dir / "config.toml"
@@ -160,11 +146,11 @@ def load_run(run_dir: Path, label: str | None = None) -> RunData:
     seed_dirs = [(s, p) for s, p in _seed_dirs(run_dir) if (p / "episodes.csv").is_file()]
     if not seed_dirs:
         raise UserError(f"{run_dir} is not a mjreinforce run directory (no seed_*/episodes.csv)")
-    summary = read_json_file(run_dir / "summary.json")
+    summary = read_json_checked(run_dir / "summary.json")
     config = _read_config(run_dir)
     episode_frames, eval_frames, status = [], [], {}
     for seed, path in seed_dirs:
-        status[seed] = str(read_json_file(path / "summary.json").get("status", NO_SUMMARY))
+        status[seed] = str(read_json_checked(path / "summary.json").get("status", NO_SUMMARY))
         episodes = read_csv_tolerant(path / "episodes.csv", EPISODE_COLUMNS)
         if len(episodes):
             episode_frames.append(episodes.sort_values("episode", kind="stable"))
@@ -212,5 +198,4 @@ __all__ = [
     "load_run",
     "load_runs",
     "read_csv_tolerant",
-    "read_json_file",
 ]

@@ -38,7 +38,7 @@ from mjreinforce.config import (
     with_overrides,
 )
 from mjreinforce.config_bounds import CLI_BOUNDS
-from mjreinforce.config_values import did_you_mean
+from mjreinforce.config_coercion import did_you_mean
 from mjreinforce.errors import UserError, shown
 
 SWEEP_KEYS = ("preset", "seeds", "metric", "mode", "search", "num_samples", "sample_seed", "config", "space", "asha")

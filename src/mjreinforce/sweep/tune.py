@@ -23,14 +23,14 @@ from typing import Any
 from mjreinforce.config import Config, save_toml
 from mjreinforce.envs.vector import resolve_backend
 from mjreinforce.errors import UserError, error_line
-from mjreinforce.files import atomic_write, is_temp_file, read_json, write_json_atomic
+from mjreinforce.files import atomic_write, is_temp_file, read_json_or_empty, write_json_atomic
 from mjreinforce.runs.layout import seed_dir
 from mjreinforce.runs.lock import LOCK_NAME, RunLock
 from mjreinforce.runs.ownership import check_run_path, remove_entry
 from mjreinforce.sweep.spec import SweepSpec
 from mjreinforce.training.loop import train_seed
-from mjreinforce.training.parallel import mark_seed_failed
 from mjreinforce.training.progress import ProgressEvent
+from mjreinforce.training.workers import mark_seed_failed
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,7 @@ def _sweep_trial(params: dict[str, Any], *, configs: tuple[Config, ...], out: Pa
 
 
 def _set_status(out: Path, status: str) -> None:
-    summary = read_json(out / "summary.json")
+    summary = read_json_or_empty(out / "summary.json")
     if summary:
         write_json_atomic(out / "summary.json", summary | {"status": status})
 
@@ -322,7 +322,7 @@ def _check_reachable(address: str, timeout: float = 3.0) -> None:
 def _finish_point(sweep: SweepSpec, k: int, cfg: Config, out: Path, errors: dict[tuple[int, int], str]) -> PointResult:
     """Seed statuses and the metric of point ``k``; writes its ``summary.json`` as ``train`` does."""
     run_dir = out / trial_name(k)
-    summaries = {s: read_json(seed_dir(run_dir, s) / "summary.json") for s in cfg.seeds}
+    summaries = {s: read_json_or_empty(seed_dir(run_dir, s) / "summary.json") for s in cfg.seeds}
     # no summary: the trial failed, was stopped by ASHA before writing one, or its files are elsewhere
     missing = "stopped" if sweep.asha else "missing"
     status = {s: str(summaries[s].get("status") or ("failed" if (k, s) in errors else missing)) for s in cfg.seeds}

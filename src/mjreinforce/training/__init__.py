@@ -1,1 +1,1 @@
-"""Training: the per-seed loop, its checkpointed state, seeds in worker processes, progress, interrupts."""
+"""Training: the per-seed loop and its parts, checkpoint snapshots, resume, seeds in worker processes, progress."""

@@ -9,6 +9,7 @@ instead of 130 (128 + SIGINT, a Ctrl-C).
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -72,3 +73,22 @@ def sigterm_raises() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def stop_signals_deferred(children_ignore: bool) -> Iterator[None]:
+    """Hold back SIGINT and SIGTERM in this (main) thread; one arriving meanwhile is delivered on exit.
+    With ``children_ignore`` processes started inside inherit both ignored (until they install their
+    handlers), so a stop signal during their start-up cannot kill them mid-import."""
+    if sys.platform == "win32":  # pragma: no cover
+        yield
+        return
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, set(STOP_SIGNALS))
+    main = children_ignore and threading.current_thread() is threading.main_thread()
+    previous = {s: signal.signal(s, signal.SIG_IGN) for s in STOP_SIGNALS} if main else {}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)

@@ -1,4 +1,4 @@
-"""Progress display: a tqdm bar on a terminal, plain periodic lines otherwise (or with --quiet)."""
+"""Progress display: a tqdm bar on a terminal, plain periodic lines otherwise (or with --quiet), or nothing."""
 
 from __future__ import annotations
 
@@ -33,6 +33,16 @@ def format_line(e: ProgressEvent) -> str:
         f"seed {e.seed} | episode {e.episodes} | env steps {e.env_steps} | "
         f"mean return (window) {e.window_mean_return:.1f} | {e.steps_per_second:,.0f} steps/s"
     )
+
+
+class SilentProgress:
+    """Shows nothing: for callers that report in their own way (a benchmark cell, a measurement)."""
+
+    def update(self, event: ProgressEvent) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 class LineProgress:

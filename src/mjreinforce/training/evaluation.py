@@ -11,7 +11,6 @@ import torch
 from mjreinforce.algo.normalization import RunningNormalizer
 from mjreinforce.algo.policy import GaussianPolicy
 from mjreinforce.config import Config
-from mjreinforce.envs.physics import make_physics_env
 from mjreinforce.envs.physics_spec import parse_override
 from mjreinforce.envs.vector import make_vec_env, resolve_backend
 
@@ -19,8 +18,8 @@ EVAL_SEED_OFFSET = 1_000_003
 """Evaluation envs use ``seed + EVAL_SEED_OFFSET`` so they never share states with training envs."""
 
 DEFAULT_EVAL_SEED = 5_000_011
-"""Seed of ``mjreinforce eval``'s envs unless ``--seed`` is given: far from training seeds (small
-integers) and from the trainer's own evaluation seeds (``seed + EVAL_SEED_OFFSET``)."""
+"""Seed of ``mjreinforce eval``'s envs unless ``--seed`` is given: far from training seeds (small integers)
+and from the trainer's own evaluation seeds (``seed + EVAL_SEED_OFFSET``)."""
 
 
 @dataclass(frozen=True)
@@ -129,9 +128,3 @@ def eval_config(cfg: Config, physics: Sequence[str] = (), backend: str | None = 
     if resolve_backend(out) == "gymnasium":
         out = replace(out, env_workers=0)  # one process; 100 async workers would cost more than they save
     return out
-
-
-def check_physics(cfg: Config) -> None:
-    """Build (and close) one env with ``cfg.physics`` so an unknown field or name fails before any episode."""
-    if cfg.physics:
-        make_physics_env(cfg.env_id, cfg.physics).close()

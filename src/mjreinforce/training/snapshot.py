@@ -1,8 +1,11 @@
-"""What a checkpoint holds, and turning a seed's training state into one and back.
+"""A seed's training state as a checkpoint and back: what a checkpoint holds, capture, restore, the fit check.
 
 A checkpoint carries everything needed to resume *and* to evaluate: the resolved config,
 policy and value weights, optimizer states, observation-normalizer statistics, RNG states,
-counters, the collector's open episodes and (gymnasium sync backend) every env's simulator state.
+counters, the collector's open episodes and (gymnasium sync backend) every env's simulator state,
+plus the config's hash and the digests of the tables it covers (which :mod:`~mjreinforce.training.resume`
+checks). :func:`restore_latest` puts a seed back where its latest checkpoint left it; :func:`check_fits`
+is the one check, for resume and for ``eval``, that a checkpoint fits the model.
 """
 
 from __future__ import annotations
@@ -23,9 +26,13 @@ from mjreinforce.algo.rollout import Collector
 from mjreinforce.algo.update import Learner
 from mjreinforce.config import Config
 from mjreinforce.errors import UserError, one_line
-from mjreinforce.runs import checkpoint
+from mjreinforce.files import truncate_csv
+from mjreinforce.runs import checkpoint_dir, checkpoint_format
 from mjreinforce.runs.ownership import config_sha256
 from mjreinforce.training.counters import Counters
+
+TABLES = ("episodes.csv", "evals.csv")
+"""The tables a checkpoint covers (rows and digest of each)."""
 
 
 def capture(
@@ -37,7 +44,7 @@ def capture(
     counters: Counters,
     tables: dict[str, dict[str, Any]],
 ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """``(tensors, meta)`` for :func:`mjreinforce.runs.checkpoint.save_checkpoint`.
+    """``(tensors, meta)`` for :func:`mjreinforce.runs.checkpoint_format.save_checkpoint`.
 
     ``meta`` also holds ``config_sha256`` (:func:`~mjreinforce.runs.ownership.config_sha256`) and ``tables``:
     ``{"episodes.csv": {"rows": n, "sha256": hex}, "evals.csv": ...}``, the digest of each table's bytes
@@ -59,7 +66,7 @@ def capture(
         },
         "counters": {**counters.__dict__, "window": list(counters.window)},
     }
-    tensors, skeleton = checkpoint.flatten_state("state", nested)
+    tensors, skeleton = checkpoint_format.flatten_state("state", nested)
     meta = {
         "config": config.to_dict(cfg),
         "config_sha256": config_sha256(cfg),
@@ -81,11 +88,32 @@ def restore(
     """Load a :func:`capture` into freshly built objects and return the counters; a checkpoint that does
     not fit them (:func:`check_fits`) or cannot be loaded raises a one-line UserError naming ``file``."""
     try:
-        state = checkpoint.unflatten_state(meta["state"], tensors)
+        state = checkpoint_format.unflatten_state(meta["state"], tensors)
         check_fits(file, state, learner.policy, normalizer, learner)
         return _restore(state, learner, normalizer, collector)
     except (KeyError, IndexError, RuntimeError, TypeError, ValueError) as exc:
         raise UserError(f"{file} is not a compatible mjreinforce checkpoint: {one_line(exc)}") from None
+
+
+def has_checkpoint(out: Path) -> bool:
+    """True when the seed directory ``out`` holds a checkpoint file."""
+    ckpt_dir = out / "checkpoints"
+    return ckpt_dir.is_dir() and any(ckpt_dir.glob("ckpt_*.safetensors"))
+
+
+def restore_latest(out: Path, learner: Learner, normalizer: RunningNormalizer, collector: Collector) -> Counters | None:
+    """Restore the latest checkpoint in the seed directory ``out`` into freshly built objects and cut the tables
+    back to it; None without one (the tables are emptied: the seed starts over)."""
+    if not has_checkpoint(out):
+        for name in TABLES:
+            truncate_csv(out / name, 0)
+        return None
+    file = checkpoint_dir.latest_checkpoint(out)
+    tensors, meta = checkpoint_format.load_checkpoint(file)
+    counters = restore(file, tensors, meta, learner, normalizer, collector)
+    truncate_csv(out / "episodes.csv", counters.episodes)
+    truncate_csv(out / "evals.csv", counters.evals)
+    return counters
 
 
 def _restore(state: dict[str, Any], learner: Learner, normalizer: RunningNormalizer, collector: Collector) -> Counters:

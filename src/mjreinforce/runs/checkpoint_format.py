@@ -19,7 +19,7 @@ JSON-able skeleton, and rebuilt by :func:`unflatten_state`. Skeleton encoding:
   (``np.int64`` -> ``int``). Floats (NaN and +-inf included) round-trip exactly through Python's ``json``.
 
 Where checkpoints live in a run dir, the ``latest.json`` pointer and rotation are
-:mod:`mjreinforce.runs.checkpoint_files`.
+:mod:`mjreinforce.runs.checkpoint_dir`.
 """
 
 from __future__ import annotations

@@ -15,11 +15,11 @@ from mjreinforce.algo.policy import GaussianPolicy, make_policy
 from mjreinforce.config import Config
 from mjreinforce.envs.vector import inspect_env
 from mjreinforce.errors import UserError
-from mjreinforce.runs import checkpoint, checkpoint_files
-from mjreinforce.training.state import check_fits
+from mjreinforce.runs import checkpoint_dir, checkpoint_format
+from mjreinforce.training.snapshot import check_fits
 
 if TYPE_CHECKING:
-    from mjreinforce.policies.export import ExportReport
+    from mjreinforce.trained.export import ExportReport
 
 
 @dataclass(frozen=True)
@@ -51,8 +51,8 @@ class TrainedPolicy:
 
     def export_onnx(self, path: Path | str, overwrite: bool = False) -> ExportReport:
         """Write the deterministic policy, normalization included, to ``path`` as ONNX, verified with
-        onnxruntime against :meth:`act` (:func:`mjreinforce.policies.export.export_onnx`)."""
-        from mjreinforce.policies.export import export_onnx  # onnx takes seconds to import: only when exporting
+        onnxruntime against :meth:`act` (:func:`mjreinforce.trained.export.export_onnx`)."""
+        from mjreinforce.trained.export import export_onnx  # onnx takes seconds to import: only when exporting
 
         return export_onnx(self, Path(path), overwrite=overwrite)
 
@@ -60,11 +60,11 @@ class TrainedPolicy:
 def load_policy(path: Path | str, seed: int | None = None) -> TrainedPolicy:
     """Load the policy of a checkpoint file, a seed directory or a run directory (its latest checkpoint;
     ``seed`` picks one when the run has several)."""
-    file = checkpoint_files.latest_checkpoint(Path(path), seed=seed)
-    tensors, meta = checkpoint.load_checkpoint(file)
+    file = checkpoint_dir.latest_checkpoint(Path(path), seed=seed)
+    tensors, meta = checkpoint_format.load_checkpoint(file)
     try:
         cfg = config.from_dict(meta["config"])
-        state = checkpoint.unflatten_state(meta["state"], tensors)
+        state = checkpoint_format.unflatten_state(meta["state"], tensors)
         spec = inspect_env(cfg.env_id)
         policy = make_policy(cfg, spec.obs_dim, spec.act_dim, spec.act_low, spec.act_high)
         normalizer = RunningNormalizer(spec.obs_dim, enabled=cfg.normalize_obs)

@@ -1,7 +1,7 @@
 """Checkpoint files in a run dir: the ``latest.json`` pointer, rotation, and finding the checkpoint to load.
 
 Layout: ``RUN_DIR/seed_<s>/checkpoints/`` holds ``ckpt_<label>.safetensors`` files (written by
-:func:`mjreinforce.runs.checkpoint.save_checkpoint`) and a ``latest.json`` pointer
+:func:`mjreinforce.runs.checkpoint_format.save_checkpoint`) and a ``latest.json`` pointer
 ``{"file": "ckpt_<label>.safetensors", ...info}``, always written after the file it names.
 """
 
@@ -14,7 +14,7 @@ import torch
 
 from mjreinforce.errors import UserError
 from mjreinforce.files import atomic_write, remove_stale_temp_files
-from mjreinforce.runs.checkpoint import save_checkpoint
+from mjreinforce.runs.checkpoint_format import save_checkpoint
 from mjreinforce.runs.layout import list_seeds, seed_dir, seed_of
 
 LATEST_NAME = "latest.json"

@@ -1,16 +1,71 @@
-"""What one seed records as it trains: episodes.csv, evals.csv and TensorBoard events."""
+"""What one seed records: episodes.csv, evals.csv and TensorBoard events as it trains, then its result
+(:class:`SeedResult`, its ``summary.json``)."""
 
 from __future__ import annotations
 
+from collections import deque
+from dataclasses import dataclass
 from pathlib import Path
 
-from mjreinforce.algo.evaluation import EvalResult
+import numpy as np
+
 from mjreinforce.algo.rollout import Episode
 from mjreinforce.algo.update import UpdateMetrics
 from mjreinforce.config import Config
 from mjreinforce.files import CsvLog, errors_name
 from mjreinforce.runs.layout import EPISODE_COLUMNS, EVAL_COLUMNS, check_real_dirs
 from mjreinforce.training.counters import Counters
+from mjreinforce.training.evaluation import EvalResult
+
+
+@dataclass(frozen=True)
+class SeedResult:
+    """What one seed's training produced (also its ``summary.json``)."""
+
+    seed: int
+    status: str
+    episodes: int
+    env_steps: int
+    wall_seconds: float
+    final_window_mean_return: float
+    steps_per_second: float
+    best_eval_mean_return: float | None = None
+    final_eval_mean_return: float | None = None
+    """Mean return of the last deterministic evaluation, which is at the end of training."""
+    eval_env_steps: int = 0
+    """Env steps simulated by evaluations (their cost, beside ``env_steps`` of training)."""
+    steps_to_target: int | None = None
+    seconds_to_target: float | None = None
+    diverged_at_update: int | None = None
+    divergence: str | None = None
+    """With status "diverged": what was not finite after update ``diverged_at_update``, e.g. "policy loss is nan"."""
+
+
+def seed_result(
+    seed: int, status: str, c: Counters, env_steps: int, wall: float, diverged: tuple[int, str] | None
+) -> SeedResult:
+    """The :class:`SeedResult` of a seed that ended with ``status`` (``diverged``: the update and the reason)."""
+    return SeedResult(
+        seed=seed,
+        status=status,
+        episodes=c.episodes,
+        env_steps=env_steps,
+        wall_seconds=wall,
+        final_window_mean_return=window_mean(c.window),
+        steps_per_second=env_steps / max(wall, 1e-9),
+        best_eval_mean_return=c.best_eval,
+        final_eval_mean_return=c.last_eval,
+        eval_env_steps=c.eval_env_steps,
+        steps_to_target=c.target_hit[0] if c.target_hit else None,
+        seconds_to_target=c.target_hit[1] if c.target_hit else None,
+        diverged_at_update=diverged[0] if diverged else None,
+        divergence=diverged[1] if diverged else None,
+    )
+
+
+def window_mean(window: deque[float]) -> float:
+    """Mean return of the episodes in the moving window; NaN before the first episode."""
+    return float(np.mean(window)) if window else float("nan")
 
 
 class SeedRecords:

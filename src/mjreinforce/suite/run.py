@@ -14,33 +14,30 @@ in worker processes (``workers`` at once), or as Ray tasks on a cluster with ``a
 
 from __future__ import annotations
 
-import multiprocessing as mp
-import os
-import signal
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from mjreinforce import config as config_mod
-from mjreinforce.analysis.suite import SuiteRun, plot_suite, suite_table, write_suite_table
-from mjreinforce.benchmark.grid import DEFAULT_ENVS, DEFAULT_PRESETS, DEFAULT_SEEDS, DEFAULT_STEPS
-from mjreinforce.benchmark.references import load_references
+from mjreinforce.analysis.suite_report import SuiteRun, plot_suite, suite_table, write_suite_table
 from mjreinforce.config import Config
 from mjreinforce.envs.vector import inspect_env
 from mjreinforce.errors import UserError, error_line
-from mjreinforce.files import atomic_write, read_json, write_json_atomic
+from mjreinforce.files import atomic_write, read_json_or_empty, write_json_atomic
 from mjreinforce.runs.layout import seed_dir
 from mjreinforce.runs.lock import RunLock
 from mjreinforce.runs.ownership import check_run_path
 from mjreinforce.runs.reading import load_run
+from mjreinforce.suite.grid import DEFAULT_ENVS, DEFAULT_PRESETS, DEFAULT_SEEDS, DEFAULT_STEPS
+from mjreinforce.suite.references import load_references
 from mjreinforce.sweep.tune import connect_ray
+from mjreinforce.training.interrupt import sigterm_raises
 from mjreinforce.training.loop import train_seed
-from mjreinforce.training.progress import ProgressEvent
+from mjreinforce.training.progress import SilentProgress
+from mjreinforce.training.workers import Outcome, SeedJob, run_jobs
 
 CHECKPOINT_EVERY = 50
 """Updates between a cell's checkpoints, so an interrupted cell loses little."""
@@ -78,19 +75,9 @@ def cell_config(preset: str, env_id: str, steps: int, seeds: Sequence[int]) -> C
     return config_mod.validate(cfg)
 
 
-class _Silent:
-    """A progress sink for cells: the parent prints one line per finished cell instead."""
-
-    def update(self, event: ProgressEvent) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
 def run_cell(cfg: Config, seed: int, out: Path, resume: bool) -> dict[str, Any]:
-    """Train one cell (in a worker process or a Ray task); its ``summary.json`` contents."""
-    return dict(train_seed(cfg, seed, out, _Silent(), resume=resume).__dict__)
+    """Train one cell in a Ray task, showing no progress; its ``summary.json`` contents."""
+    return dict(train_seed(cfg, seed, out, SilentProgress(), resume=resume).__dict__)
 
 
 def _prepare(out: Path, configs: dict[tuple[str, str], Config]) -> None:
@@ -113,7 +100,7 @@ def _prepare(out: Path, configs: dict[tuple[str, str], Config]) -> None:
 
 
 def _finished(out: Path, cell: Cell) -> bool:
-    summary = read_json(seed_dir(out / run_name(cell.preset, cell.env_id), cell.seed) / "summary.json")
+    summary = read_json_or_empty(seed_dir(out / run_name(cell.preset, cell.env_id), cell.seed) / "summary.json")
     return summary.get("status") == "finished"
 
 
@@ -165,8 +152,8 @@ def _run_grid(
     say(f"benchmark: {len(cells)} cells, {len(cells) - len(todo)} already finished, {len(todo)} to run")
     start = time.perf_counter()
     jobs = [(c, configs[(c.env_id, c.preset)], seed_dir(out / run_name(c.preset, c.env_id), c.seed)) for c in todo]
-    runner = _run_on_ray if address is not None else _run_local
-    with _sigterm_as_interrupt():
+    runner = _run_on_ray if address is not None else _run_in_workers
+    with sigterm_raises():  # a suite started in the background by a shell has SIGINT ignored: SIGTERM stops it
         failed = runner(jobs, workers, address, quiet, say)
     wall = time.perf_counter() - start
     table, paths = report(out, envs, presets)
@@ -187,21 +174,6 @@ def _run_grid(
 Job = tuple[Cell, Config, Path]
 
 
-@contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM stops the suite like Ctrl-C: the running cells checkpoint and stop, a later call resumes
-    them (a suite started in the background by a shell has SIGINT ignored, so SIGTERM is the way to stop it)."""
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def _line(cell: Cell, summary: dict[str, Any]) -> str:
     final = summary.get("final_eval_mean_return")
     return (
@@ -210,41 +182,32 @@ def _line(cell: Cell, summary: dict[str, Any]) -> str:
     )
 
 
-def _run_local(jobs: list[Job], workers: int, address: str | None, quiet: bool, say: Callable[[str], None]) -> list:
-    """Cells in spawned worker processes, one process per cell; a Ctrl-C checkpoints the running cells."""
-    failed: list[Cell] = []
+def _run_in_workers(
+    jobs: list[Job], workers: int, address: str | None, quiet: bool, say: Callable[[str], None]
+) -> list[Cell]:
+    """Cells in worker processes, one process per cell, ``workers`` at once
+    (:func:`mjreinforce.training.workers.run_jobs`: the first Ctrl-C or SIGTERM checkpoints the running cells
+    and stops them, a second stops them at once); a line per cell as it ends. Returns the cells that did
+    not finish."""
     if not jobs:
-        return failed
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), max_tasks_per_child=1)
-    futures: dict[Future, Cell] = {}
-    try:
-        for cell, cfg, out in jobs:
-            futures[pool.submit(run_cell, cfg, cell.seed, out, out.exists())] = cell
-        pending = set(futures)
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                cell = futures[future]
-                try:
-                    say(_line(cell, future.result()))
-                except Exception as exc:  # noqa: BLE001 -- a failed cell is reported, the others continue
-                    failed.append(cell)
-                    print(
-                        f"mjreinforce benchmark: {cell.env_id} {cell.preset} seed {cell.seed} failed: "
-                        f"{error_line(exc)}",
-                        file=sys.stderr,
-                        flush=True,
-                    )
-    except BaseException:
-        for future in futures:
-            future.cancel()
-        for process in list(getattr(pool, "_processes", {}).values()):  # the running cells checkpoint and stop
-            if process.is_alive() and process.pid is not None:
-                os.kill(process.pid, signal.SIGINT)
-        raise
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-    return failed
+        return []
+    cells = {out: cell for cell, _, out in jobs}
+
+    def on_outcome(job: SeedJob, outcome: Outcome) -> None:
+        cell = cells[job.out]
+        if outcome.result is not None:
+            say(_line(cell, outcome.result.__dict__))
+        else:
+            what = f"failed: {outcome.error}" if outcome.kind == "failed" else "was interrupted (signal to its worker)"
+            print(
+                f"mjreinforce benchmark: {cell.env_id} {cell.preset} seed {cell.seed} {what}",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    seed_jobs = [SeedJob(cfg, cell.seed, out, resume=out.exists()) for cell, cfg, out in jobs]
+    outcomes = run_jobs(seed_jobs, workers, SilentProgress(), on_outcome)
+    return [cell for (cell, _, _), outcome in zip(jobs, outcomes, strict=True) if outcome.kind != "finished"]
 
 
 def _run_on_ray(jobs: list[Job], workers: int, address: str | None, quiet: bool, say: Callable[[str], None]) -> list:
@@ -290,7 +253,7 @@ def report(out: Path, envs: Sequence[str], presets: Sequence[str]) -> tuple[Any,
             summaries = {
                 s: data
                 for s in run.seed_status
-                if (data := read_json(seed_dir(run_dir, s) / "summary.json")).get("status") == "finished"
+                if (data := read_json_or_empty(seed_dir(run_dir, s) / "summary.json")).get("status") == "finished"
             }
             cells.append(SuiteRun(env_id, preset, run, summaries))
     if not cells:

@@ -33,7 +33,6 @@ import torch
 from torch import nn
 
 from mjreinforce import config
-from mjreinforce.algo.evaluation import DEFAULT_EVAL_SEED, eval_config
 from mjreinforce.algo.normalization import RunningNormalizer, standardize
 from mjreinforce.algo.policy import GaussianPolicy
 from mjreinforce.config import Config
@@ -41,6 +40,7 @@ from mjreinforce.envs.vector import make_vec_env
 from mjreinforce.errors import UserError
 from mjreinforce.files import atomic_output, probe_writable
 from mjreinforce.runs.ownership import config_sha256, is_run_dir, is_run_output, read_marker
+from mjreinforce.training.evaluation import DEFAULT_EVAL_SEED, eval_config
 
 OPSET = 17
 """ONNX opset of the exported graph (SB3 documents 17 too; onnxruntime has run it since 1.14)."""
@@ -54,7 +54,7 @@ INPUT_NAME, OUTPUT_NAME = "obs", "action"
 
 
 class Exportable(Protocol):
-    """What export needs of a :class:`~mjreinforce.policies.trained.TrainedPolicy`."""
+    """What export needs of a :class:`~mjreinforce.trained.loading.TrainedPolicy`."""
 
     @property
     def config(self) -> Config: ...

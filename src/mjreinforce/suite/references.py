@@ -30,7 +30,7 @@ class Reference:
 
 def load_references() -> list[Reference]:
     """Every entry of the package's ``references.toml``, in file order."""
-    text = resources.files("mjreinforce.benchmark").joinpath("references.toml").read_text()
+    text = resources.files("mjreinforce.suite").joinpath("references.toml").read_text()
     return [
         Reference(
             source=e["source"],

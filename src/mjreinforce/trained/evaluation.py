@@ -6,10 +6,12 @@ from collections.abc import Sequence
 
 import torch
 
-from mjreinforce.algo.evaluation import EvalResult, check_physics, eval_config, run_episodes
+from mjreinforce.config import Config
+from mjreinforce.envs.physics import make_physics_env
 from mjreinforce.envs.vector import resolve_backend
 from mjreinforce.errors import UserError
-from mjreinforce.policies.trained import TrainedPolicy
+from mjreinforce.trained.loading import TrainedPolicy
+from mjreinforce.training.evaluation import EvalResult, eval_config, run_episodes
 
 
 def evaluate_policy(
@@ -34,3 +36,9 @@ def evaluate_policy(
         return run_episodes(
             cfg, trained.policy, trained.normalizer, episodes, seed, deterministic, backend=resolve_backend(cfg)
         )
+
+
+def check_physics(cfg: Config) -> None:
+    """Build (and close) one env with ``cfg.physics`` so an unknown field or name fails before any episode."""
+    if cfg.physics:
+        make_physics_env(cfg.env_id, cfg.physics).close()

@@ -27,8 +27,8 @@ import numpy as np
 
 from mjreinforce.errors import UserError, error_line
 from mjreinforce.files import atomic_output
-from mjreinforce.policies.gl import FIX_HINT, check_gl_settings
-from mjreinforce.policies.trained import TrainedPolicy
+from mjreinforce.trained.gl import FIX_HINT, check_gl_settings
+from mjreinforce.trained.loading import TrainedPolicy
 
 
 @dataclass(frozen=True)
@@ -157,17 +157,17 @@ def record_video(
     """Record ``episodes`` episodes of ``trained`` into the MP4 file ``path``.
 
     Episode ``i`` starts from ``env.reset(seed=seed + i)``, the initial state of evaluation episode ``i``
-    of :func:`mjreinforce.algo.evaluation.evaluate_policy` with the same ``seed`` and physics on the gymnasium
+    of :func:`mjreinforce.training.evaluation.evaluate_policy` with the same ``seed`` and physics on the gymnasium
     backend (the training env's fixed overrides with ``physics`` merged on top, no randomization). The
     first frame is the reset state; then one frame per env step. Raises UserError for bad arguments or
     no working renderer.
     """
-    # critical: imported here, after mjreinforce.policies.gl set MUJOCO_GL / PYOPENGL_PLATFORM: mujoco
+    # critical: imported here, after mjreinforce.trained.gl set MUJOCO_GL / PYOPENGL_PLATFORM: mujoco
     # reads them once, when it is first imported.
     import torch
 
-    from mjreinforce.algo.evaluation import eval_config
     from mjreinforce.envs.physics import make_physics_env
+    from mjreinforce.training.evaluation import eval_config
 
     path = Path(path)
     _check_args(path, episodes, width, height)

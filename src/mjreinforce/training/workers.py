@@ -1,6 +1,9 @@
-"""Seeds in worker processes (:func:`run_seeds_parallel`). Sweeps on Ray Tune are in
-:mod:`mjreinforce.sweep.tune`; both call :func:`mjreinforce.training.loop.train_seed` and write the ordinary
-run-directory format, so ``results``, ``plot`` and ``train --resume`` work on what they produce.
+"""The one runner of seed jobs in worker processes (:func:`run_jobs`), for ``train --workers`` (through
+:func:`run_seeds_parallel`) and for the suite's local cells. A job is one seed of a config, its seed
+directory and whether it resumes (:class:`SeedJob`); each job may have its own config. Sweeps on Ray Tune
+are in :mod:`mjreinforce.sweep.tune`; all of them call :func:`mjreinforce.training.loop.train_seed` and
+write the ordinary run-directory format, so ``results``, ``plot`` and ``train --resume`` work on what they
+produce.
 
 Worker processes (``spawn`` context: torch and fork do not mix) each train one seed exactly as
 the in-process loop would (same ``train_seed`` call, same seeding), so a seed's ``episodes.csv``
@@ -10,7 +13,7 @@ current update, checkpoints and stops); a second Ctrl-C, or a worker still runni
 :data:`GRACE_SECONDS`, gets SIGTERM (in a worker a second stop signal: stop now), then SIGKILL.
 SIGTERM to the parent (``kill``, a job scheduler) does the same as a Ctrl-C (the caller turns it into
 :class:`~mjreinforce.training.interrupt.Terminated`), and a worker treats SIGTERM as it treats SIGINT.
-Every worker is joined before returning.
+A worker whose parent died stops as if interrupted. Every worker is joined before returning.
 """
 
 from __future__ import annotations
@@ -20,23 +23,23 @@ import os
 import queue as queue_mod
 import signal
 import sys
-import threading
 import time
 import traceback
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Sequence
+from contextlib import suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mjreinforce.config import Config
 from mjreinforce.errors import UserError, error_line
-from mjreinforce.files import os_error_text, read_json, write_json_atomic
+from mjreinforce.files import os_error_text, read_json_or_empty, write_json_atomic
 from mjreinforce.runs.layout import seed_dir
-from mjreinforce.training.interrupt import STOP_SIGNALS, GracefulInterrupt
+from mjreinforce.training.interrupt import STOP_SIGNALS, GracefulInterrupt, stop_signals_deferred
 from mjreinforce.training.progress import Progress, ProgressEvent
 
 if TYPE_CHECKING:
-    from mjreinforce.training.loop import SeedResult
+    from mjreinforce.training.records import SeedResult
 
 GRACE_SECONDS = 30.0
 """How long stopped workers get to finish their update and checkpoint before SIGTERM."""
@@ -48,7 +51,7 @@ def mark_seed_failed(out: Path, seed: int, exc: BaseException) -> str:
     """Record a failed seed in ``out/summary.json`` (status "failed", the error line and the
     traceback, on top of whatever the trainer wrote) and return the error line. Never raises."""
     message = os_error_text(exc) if isinstance(exc, OSError) else error_line(exc)
-    summary = read_json(out / "summary.json") | {
+    summary = read_json_or_empty(out / "summary.json") | {
         "seed": seed,
         "status": "failed",
         "error": message,
@@ -59,8 +62,40 @@ def mark_seed_failed(out: Path, seed: int, exc: BaseException) -> str:
     return message
 
 
+@dataclass(frozen=True)
+class SeedJob:
+    """One seed to train in a worker process: ``train_seed(cfg, seed, out, ..., resume=resume)``."""
+
+    cfg: Config
+    seed: int
+    out: Path
+    """The seed's directory (``seed_<s>`` of a run directory)."""
+    resume: bool = False
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a job ended: ``kind`` "finished" (with its ``result``), "failed" (with the ``error`` line) or
+    "interrupted" (its worker was stopped)."""
+
+    kind: str
+    result: SeedResult | None = None
+    error: str | None = None
+
+
+OnOutcome = Callable[[SeedJob, Outcome], None]
+
+
+def report_outcome(job: SeedJob, outcome: Outcome) -> None:
+    """The default :data:`OnOutcome` of ``train``: one stderr line for a seed that failed or was interrupted."""
+    if outcome.kind == "failed":
+        print(f"mjreinforce: seed {job.seed} failed: {outcome.error}", file=sys.stderr, flush=True)
+    elif outcome.kind == "interrupted":
+        print(f"mjreinforce: seed {job.seed} was interrupted (signal to its worker)", file=sys.stderr, flush=True)
+
+
 # --------------------------------------------------------------------------
-# Seeds in worker processes
+# the worker side
 # --------------------------------------------------------------------------
 _stop_requested = False  # set in a worker by SIGINT before the trainer's own handler is installed
 
@@ -90,8 +125,8 @@ class QueueProgress:
         pass
 
 
-def _worker_main(cfg: Config, seed: int, out: Path, queue: Any, parent_pid: int, resume: bool) -> None:
-    """Entry point of a worker process: train one seed, send ``(outcome, seed, payload)``."""
+def _worker_main(job: SeedJob, index: int, queue: Any, parent_pid: int) -> None:
+    """Entry point of a worker process: train job number ``index``, send ``(kind, index, payload)``."""
     os.setpgrp()  # critical: a terminal Ctrl-C must reach only the parent, which forwards it once
     for signum in STOP_SIGNALS:
         signal.signal(signum, _request_stop)
@@ -103,13 +138,13 @@ def _worker_main(cfg: Config, seed: int, out: Path, queue: Any, parent_pid: int,
 
         if _stop_requested:
             raise KeyboardInterrupt
-        result = train_seed(cfg, seed, out, QueueProgress(queue, parent_pid), resume=resume)
+        result = train_seed(job.cfg, job.seed, job.out, QueueProgress(queue, parent_pid), resume=job.resume)
     except KeyboardInterrupt:
-        queue.put(("interrupted", seed, None))
-    except Exception as exc:  # noqa: BLE001 -- any error of one seed is reported, the others continue
-        queue.put(("failed", seed, mark_seed_failed(out, seed, exc)))
+        queue.put(("interrupted", index, None))
+    except Exception as exc:  # noqa: BLE001 -- any error of one job is reported, the others continue
+        queue.put(("failed", index, mark_seed_failed(job.out, job.seed, exc)))
     else:
-        queue.put(("finished", seed, result))
+        queue.put(("finished", index, result))
     # critical: the outcome is sent and the seed's files are closed; skip the interpreter's teardown (torch,
     # MuJoCo: seconds of CPU on a loaded machine), so a stopped run's workers are gone at once
     queue.close()
@@ -117,44 +152,25 @@ def _worker_main(cfg: Config, seed: int, out: Path, queue: Any, parent_pid: int,
     os._exit(0)
 
 
-@contextmanager
-def _sigint_deferred(children_ignore: bool) -> Iterator[None]:
-    """Hold back SIGINT and SIGTERM in this (main) thread; one arriving meanwhile is delivered on exit.
-    With ``children_ignore`` processes started inside inherit both ignored (until they install their
-    handlers), so a stop signal during their start-up cannot kill them mid-import."""
-    if sys.platform == "win32":  # pragma: no cover
-        yield
-        return
-    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, set(STOP_SIGNALS))
-    main = children_ignore and threading.current_thread() is threading.main_thread()
-    previous = {s: signal.signal(s, signal.SIG_IGN) for s in STOP_SIGNALS} if main else {}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+class _Workers:
+    """The parent's bookkeeping: running workers (by job index), their outcomes, the progress forwarding."""
 
-
-class _SeedWorkers:
-    """The parent's bookkeeping: running workers, their outcomes, the progress forwarding."""
-
-    def __init__(self, cfg: Config, run_dir: Path, progress: Progress, resume: bool) -> None:
-        self.cfg, self.run_dir, self.progress, self.resume = cfg, run_dir, progress, resume
+    def __init__(self, jobs: Sequence[SeedJob], progress: Progress, on_outcome: OnOutcome) -> None:
+        self.jobs, self.progress, self.on_outcome = jobs, progress, on_outcome
         self.ctx = mp.get_context("spawn")
         self.queue = self.ctx.Queue()
         self.running: dict[int, Any] = {}
-        self.outcomes: dict[int, tuple[str, Any]] = {}
+        self.outcomes: dict[int, Outcome] = {}
         self.stopping = False
         self.unreadable = False  # a message was cut by an interrupt: the queue cannot be read any more
 
-    def start(self, seed: int) -> None:
-        args = (self.cfg, seed, seed_dir(self.run_dir, seed), self.queue, os.getpid(), self.resume)
+    def start(self, index: int) -> None:
+        args = (self.jobs[index], index, self.queue, os.getpid())
         # not daemonic: a worker may start processes of its own (env_workers > 0); every worker is joined
-        process = self.ctx.Process(target=_worker_main, args=args, name=f"seed-{seed}")
-        with _sigint_deferred(children_ignore=True):
+        process = self.ctx.Process(target=_worker_main, args=args, name=f"seed-{self.jobs[index].seed}")
+        with stop_signals_deferred(children_ignore=True):
             process.start()
-        self.running[seed] = process
+        self.running[index] = process
 
     def pump(self, timeout: float) -> None:
         """Handle every message waiting (blocking up to ``timeout`` for the first)."""
@@ -178,24 +194,24 @@ class _SeedWorkers:
             if not self.stopping:
                 self.progress.update(message[1])
             return
-        kind, seed, payload = message
-        self.outcomes[seed] = (kind, payload)
-        if kind == "failed":
-            print(f"mjreinforce: seed {seed} failed: {payload}", file=sys.stderr, flush=True)
-        elif kind == "interrupted" and not self.stopping:
-            print(f"mjreinforce: seed {seed} was interrupted (signal to its worker)", file=sys.stderr, flush=True)
+        kind, index, payload = message
+        outcome = Outcome(kind, result=payload) if kind == "finished" else Outcome(kind, error=payload)
+        self.outcomes[index] = outcome
+        if kind == "failed" or not self.stopping:  # while stopping, only failures are reported
+            self.on_outcome(self.jobs[index], outcome)
 
     def reap(self) -> None:
         """Join workers that exited; one that exited without an outcome has failed."""
-        for seed, process in list(self.running.items()):
+        for index, process in list(self.running.items()):
             if process.is_alive():
                 continue
             process.join()
             self.pump(0)  # its last messages were flushed to the pipe before it exited
-            del self.running[seed]
-            if seed not in self.outcomes and not self.stopping:
+            del self.running[index]
+            if index not in self.outcomes and not self.stopping:
+                job = self.jobs[index]
                 exc = RuntimeError(f"worker process exited with code {process.exitcode}")
-                self._handle(("failed", seed, mark_seed_failed(seed_dir(self.run_dir, seed), seed, exc)))
+                self._handle(("failed", index, mark_seed_failed(job.out, job.seed, exc)))
 
     def stop(self) -> None:
         """SIGINT every worker (graceful: checkpoint and stop), then SIGTERM, then SIGKILL; join all."""
@@ -203,7 +219,7 @@ class _SeedWorkers:
         self._signal_all(signal.SIGINT)
         with suppress(KeyboardInterrupt):  # a second Ctrl-C: stop now
             self._wait(GRACE_SECONDS)
-        with _sigint_deferred(children_ignore=False):
+        with stop_signals_deferred(children_ignore=False):
             self._signal_all(signal.SIGTERM)
             self._wait(KILL_SECONDS)
             self._signal_all(signal.SIGKILL)
@@ -227,29 +243,23 @@ class _SeedWorkers:
         self.queue.close()
 
 
-def run_seeds_parallel(
-    cfg: Config,
-    run_dir: Path,
-    workers: int,
-    progress: Progress,
-    resume: bool = False,
-    seeds: tuple[int, ...] | None = None,
-) -> dict[int, SeedResult]:
-    """Train ``seeds`` (default: every seed of ``cfg``) into ``run_dir/seed_<s>``, at most ``workers``
-    processes at once. Each worker gets the whole ``cfg`` (checkpoints record the run's config hash).
+def run_jobs(
+    jobs: Sequence[SeedJob], workers: int, progress: Progress, on_outcome: OnOutcome = report_outcome
+) -> list[Outcome]:
+    """Train every job in a worker process of its own, at most ``workers`` at once, in the order given;
+    return their outcomes in that order.
 
-    Progress events of all workers are forwarded to ``progress`` (one combined display). A seed
-    that raises is reported on one stderr line and in its ``summary.json`` (status "failed",
-    ``error``) while the others continue. Returns the results of the seeds that finished, in the
-    order of ``cfg.seeds`` (failed seeds are left out); raises :class:`UserError` if none
-    finished. A KeyboardInterrupt stops and joins every worker, then propagates; seeds that had
-    finished keep their files untouched.
+    Progress events of all workers are forwarded to ``progress`` (one combined display). ``on_outcome(job,
+    outcome)`` is called as each job ends (once stopping, only for failures). A job that raises is recorded
+    in its ``summary.json`` (status "failed", ``error``, ``traceback``) while the others continue; a worker
+    that exits without an outcome has failed. A KeyboardInterrupt (the first Ctrl-C or SIGTERM) stops and
+    joins every worker as the module docstring says, then propagates; jobs that had finished keep their
+    files untouched.
     """
     if workers < 1:
         raise UserError(f"workers must be >= 1, got {workers}")
-    seeds = tuple(cfg.seeds) if seeds is None else seeds
-    pending = list(seeds)
-    pool = _SeedWorkers(cfg, Path(run_dir), progress, resume)
+    pending = list(range(len(jobs)))
+    pool = _Workers(jobs, progress, on_outcome)
     # critical: the first Ctrl-C or SIGTERM only sets a flag, so it never tears a message half-read from the
     # queue (a torn pipe cannot be drained, and workers blocked on it wait out the whole grace period)
     with GracefulInterrupt() as interrupt:
@@ -266,11 +276,30 @@ def run_seeds_parallel(
             raise
         finally:
             pool.close()
-    kinds = {s: pool.outcomes.get(s, ("failed", None))[0] for s in seeds}
-    finished = {s: pool.outcomes[s][1] for s in seeds if kinds[s] == "finished"}
+    return [pool.outcomes.get(i, Outcome("failed")) for i in range(len(jobs))]
+
+
+def run_seeds_parallel(
+    cfg: Config,
+    run_dir: Path,
+    workers: int,
+    progress: Progress,
+    resume: bool = False,
+    seeds: tuple[int, ...] | None = None,
+) -> dict[int, SeedResult]:
+    """Train ``seeds`` (default: every seed of ``cfg``) into ``run_dir/seed_<s>`` with :func:`run_jobs`,
+    at most ``workers`` processes at once. Each worker gets the whole ``cfg`` (checkpoints record the run's
+    config hash). A failed seed is reported on one stderr line while the others continue. Returns the
+    results of the seeds that finished, in the order of ``seeds`` (failed seeds are left out); raises
+    :class:`UserError` if none finished.
+    """
+    seeds = tuple(cfg.seeds) if seeds is None else seeds
+    jobs = [SeedJob(cfg, seed, seed_dir(Path(run_dir), seed), resume) for seed in seeds]
+    outcomes = dict(zip(seeds, run_jobs(jobs, workers, progress), strict=True))
+    finished = {s: o.result for s, o in outcomes.items() if o.kind == "finished" and o.result is not None}
     if not finished:
-        failed = [s for s in seeds if kinds[s] == "failed"]
-        detail = f"seed {failed[0]}: {pool.outcomes[failed[0]][1]}" if failed else "all were interrupted"
+        failed = [s for s, o in outcomes.items() if o.kind == "failed"]
+        detail = f"seed {failed[0]}: {outcomes[failed[0]].error}" if failed else "all were interrupted"
         what = f"all {len(seeds)} seeds failed" if len(failed) == len(seeds) else "no seed finished"
         raise UserError(f"{what}; {detail}")
     return finished

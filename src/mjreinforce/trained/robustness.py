@@ -14,13 +14,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mjreinforce.algo.evaluation import DEFAULT_EVAL_SEED, check_physics, eval_config
 from mjreinforce.envs.physics import PhysicsUnstableError
 from mjreinforce.envs.physics_spec import PhysicsGrid
 from mjreinforce.errors import UserError
 from mjreinforce.files import atomic_write
-from mjreinforce.policies.evaluation import evaluate_policy
-from mjreinforce.policies.trained import TrainedPolicy
+from mjreinforce.trained.evaluation import check_physics, evaluate_policy
+from mjreinforce.trained.loading import TrainedPolicy
+from mjreinforce.training.evaluation import DEFAULT_EVAL_SEED, eval_config
 
 COLUMNS = ("label", "value", "episode", "return", "length")
 """Columns of :func:`evaluate_grid`'s table; ``episode`` counts from 1 within each (label, value)."""
@@ -54,7 +54,7 @@ def evaluate_grid(
     """Deterministic returns of every policy (label -> policy) at every grid point.
 
     Physics at a point: the policy's own fixed training overrides with the grid's key replaced by the
-    point's value (:func:`mjreinforce.algo.evaluation.eval_config`), no randomization, gymnasium backend. The
+    point's value (:func:`mjreinforce.training.evaluation.eval_config`), no randomization, gymnasium backend. The
     grid's key is checked against every policy's model before the first episode, so a bad field or name
     fails before any work. An unstable point raises PhysicsUnstableError naming the policy.
 
