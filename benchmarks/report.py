@@ -133,7 +133,7 @@ def _throughput_notes(b: Budgets) -> list[str]:
         "are a large share of the cost (see the episodes column). Training episodes are longer (fewer resets "
         "per step), so a training row can come close to, or even above, raw stepping.",
         f"- **Train** rows run `mjreinforce.training.loop.train_seed` (seed {THROUGHPUT_SEED}, quiet progress) with "
-        "the preset as shipped except: env id as above, `eval_every = 0`, `tensorboard = false`, "
+        "the preset as shipped except: env id as above, `eval_every_steps = 0`, `tensorboard = false`, "
         f"`torch_threads = 1`, and the budget: {b.train_steps:,} env steps for `reinforce`/`vpg`, "
         f"{b.tutorial_episodes} episodes of a fresh run for `tutorial` (the early, short-episode regime, "
         "where its one update per episode dominates). steps/s = `env_steps / wall_seconds` from the seed's "
@@ -186,7 +186,7 @@ def _solve(r: Results) -> list[str]:
         "## 2. Time to solve (deterministic evaluation mean return >= 1000 over 10 episodes)",
         "",
         f"Each preset as shipped except: env id {ENV_ID}, `target_return = 1000`, `eval_episodes = 10`, "
-        f"`eval_every` as in the preset (5 if the preset has 0), `torch_threads = 1`, and an env-step cap ({caps}). "
+        f"`eval_every_steps` as in the preset (5000 if the preset has 0), `torch_threads = 1`, and an env-step cap ({caps}). "
         "Seeds ran one after another on the pinned core. Steps and seconds to target are the seed's "
         "`summary.json` `steps_to_target` / `seconds_to_target` (wall-clock); they include the evaluations "
         '(and TensorBoard writing if the preset enables it; see the configs at the end). "process CPU s" is '
