@@ -186,7 +186,8 @@ def _solve(r: Results) -> list[str]:
         "## 2. Time to solve (deterministic evaluation mean return >= 1000 over 10 episodes)",
         "",
         f"Each preset as shipped except: env id {ENV_ID}, `target_return = 1000`, `eval_episodes = 10`, "
-        f"`eval_every_steps` as in the preset (5000 if the preset has 0), `torch_threads = 1`, and an env-step cap ({caps}). "
+        "`eval_every_steps` as in the preset (5000 if the preset has 0), `torch_threads = 1`, "
+        f"and an env-step cap ({caps}). "
         "Seeds ran one after another on the pinned core. Steps and seconds to target are the seed's "
         "`summary.json` `steps_to_target` / `seconds_to_target` (wall-clock); they include the evaluations "
         '(and TensorBoard writing if the preset enables it; see the configs at the end). "process CPU s" is '
