@@ -14,9 +14,10 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from benchmarks.throughput import NullProgress, read_seed_summary
+from benchmarks.throughput import read_seed_summary
 from mjreinforce.config import Config, validate, with_overrides
 from mjreinforce.training.loop import train_seed
+from mjreinforce.training.progress import SilentProgress
 
 TARGET_RETURN = 1000.0
 EVAL_EPISODES = 10
@@ -71,7 +72,7 @@ def solve_seed(cfg: Config, seed: int) -> SeedSolve:
     cpu_start = time.process_time()
     with tempfile.TemporaryDirectory(prefix="mjreinforce-solve-") as tmp:
         out = Path(tmp) / f"seed_{seed}"
-        train_seed(cfg, seed, out, NullProgress())
+        train_seed(cfg, seed, out, SilentProgress())
         s = read_seed_summary(out)
     cpu_seconds = time.process_time() - cpu_start
     return SeedSolve(

@@ -19,7 +19,7 @@ import numpy as np
 from mjreinforce.config import Backend, Config, validate, with_overrides
 from mjreinforce.envs.vector import EnvpoolVecEnv, GymnasiumVecEnv, VecEnv, inspect_env
 from mjreinforce.training.loop import train_seed
-from mjreinforce.training.progress import ProgressEvent
+from mjreinforce.training.progress import SilentProgress
 
 
 @dataclass(frozen=True)
@@ -75,17 +75,6 @@ class Row:
     def cpu_median(self) -> float:
         """Median steps per CPU second over the repeats."""
         return statistics.median(m.steps_per_cpu_second for m in self.runs) if self.runs else float("nan")
-
-
-# TODO(lead): use training.progress.SilentProgress (the same sink as benchmark/suite.py:_Silent) and drop this.
-class NullProgress:
-    """A progress display that shows nothing (the trainer's ``Progress`` protocol)."""
-
-    def update(self, event: ProgressEvent) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 def _random_actions(rng: np.random.Generator, low: np.ndarray, high: np.ndarray, n: int) -> np.ndarray:
@@ -172,7 +161,7 @@ def train_run(cfg: Config, seed: int) -> tuple[Measurement, str]:
     with tempfile.TemporaryDirectory(prefix="mjreinforce-bench-") as tmp:
         out = Path(tmp) / f"seed_{seed}"
         watch = Stopwatch()
-        train_seed(cfg, seed, out, NullProgress())
+        train_seed(cfg, seed, out, SilentProgress())
         _, cpu_seconds = watch.read()
         summary = read_seed_summary(out)
     wall = float(summary["wall_seconds"])
