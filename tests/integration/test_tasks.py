@@ -26,7 +26,7 @@ from mjreinforce.envs.vector import inspect_env, make_vec_env
 )
 def test_short_run_on_other_mujoco_tasks(env_id: str, preset: str, overrides: dict, tmp_path: Path) -> None:
     cfg = with_overrides(load_preset(preset), {"env_id": env_id, "seeds": (1,), "total_steps": 3000, **overrides})
-    cfg = replace(cfg, eval_every=0, eval_every_steps=0, tensorboard=False)
+    cfg = replace(cfg, eval_every_steps=0, tensorboard=False)
     result = train(cfg, tmp_path / "run", quiet=True, plot=False)
     seed = result.seeds[1]
     assert seed.status == "finished" and seed.env_steps >= 3000
