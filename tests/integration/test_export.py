@@ -29,8 +29,9 @@ import mjreinforce
 from mjreinforce.cli import main
 from mjreinforce.config import load_preset, with_overrides
 from mjreinforce.runs import checkpoint_dir, checkpoint_format
+from mjreinforce.runs.ownership import check_output_file
 from mjreinforce.trained.evaluation import evaluate_policy
-from mjreinforce.trained.export import OPSET, TOLERANCE, check_output_file, export_onnx
+from mjreinforce.trained.export import OPSET, TOLERANCE, export_onnx
 from mjreinforce.trained.loading import TrainedPolicy
 
 pytestmark = pytest.mark.slow

@@ -37,7 +37,7 @@ from mjreinforce.sweep.tune import connect_ray
 from mjreinforce.training.interrupt import sigterm_raises
 from mjreinforce.training.loop import train_seed
 from mjreinforce.training.progress import SilentProgress
-from mjreinforce.training.workers import Outcome, SeedJob, run_jobs
+from mjreinforce.training.workers import Outcome, SeedJob, run_jobs, say_unfinished
 
 CHECKPOINT_EVERY = 50
 """Updates between a cell's checkpoints, so an interrupted cell loses little."""
@@ -198,12 +198,7 @@ def _run_in_workers(
         if outcome.result is not None:
             say(_line(cell, outcome.result.__dict__))
         else:
-            what = f"failed: {outcome.error}" if outcome.kind == "failed" else "was interrupted (signal to its worker)"
-            print(
-                f"mjreinforce benchmark: {cell.env_id} {cell.preset} seed {cell.seed} {what}",
-                file=sys.stderr,
-                flush=True,
-            )
+            say_unfinished(f"mjreinforce benchmark: {cell.env_id} {cell.preset} seed {cell.seed}", outcome)
 
     seed_jobs = [SeedJob(cfg, cell.seed, out, resume=out.exists()) for cell, cfg, out in jobs]
     outcomes = run_jobs(seed_jobs, workers, SilentProgress(), on_outcome)

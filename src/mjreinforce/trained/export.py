@@ -39,7 +39,7 @@ from mjreinforce.config import Config
 from mjreinforce.envs.vector import make_vec_env
 from mjreinforce.errors import UserError
 from mjreinforce.files import atomic_output, probe_writable
-from mjreinforce.runs.ownership import config_sha256, is_run_dir, is_run_output, read_marker
+from mjreinforce.runs.ownership import check_output_file, config_sha256, read_marker
 from mjreinforce.training.evaluation import DEFAULT_EVAL_SEED, eval_config
 
 OPSET = 17
@@ -128,23 +128,6 @@ def export_onnx(trained: Exportable, path: Path, overwrite: bool = False) -> Exp
                 f"(more than {TOLERANCE:g}); no file written"
             )
     return ExportReport(path, worst, sum(len(b) for b in batches), BATCH_SIZES, OPSET, metadata)
-
-
-def check_output_file(path: Path, overwrite: bool) -> None:
-    """Refuse (one-line UserError) an output file that exists (unless ``overwrite``), is a directory, or
-    would replace one of a run's own files: for every run directory above it, the entry it would be in or be
-    must not be the run's (:func:`~mjreinforce.runs.ownership.is_run_output`, or listed in the marker)."""
-    if path.is_dir():
-        raise UserError(f"{path} is a directory; give the file to write, e.g. {path / 'policy.onnx'}")
-    if (path.exists() or path.is_symlink()) and not overwrite:
-        raise UserError(f"{path} exists; pass --overwrite to replace it")
-    where = path.parent.resolve() / path.name
-    for run_dir in (d for d in where.parents if is_run_dir(d)):
-        entry = run_dir / where.relative_to(run_dir).parts[0]
-        marker = read_marker(run_dir)
-        if is_run_output(entry) or (marker is not None and entry.name in marker.entries):
-            what = "one of its own files" if entry == where else f"inside its own {entry.name}/"
-            raise UserError(f"refusing to write {path}: it is {what} (the run {run_dir}); choose another --out")
 
 
 def onnx_metadata(trained: Exportable) -> dict[str, str]:

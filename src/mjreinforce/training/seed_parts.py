@@ -43,7 +43,6 @@ class SeedParts:
     seed: int
     out: Path
     backend: str
-    policy: GaussianPolicy
     learner: Learner
     normalizer: RunningNormalizer
     collector: Collector
@@ -52,6 +51,11 @@ class SeedParts:
     logs: SeedRecords
     budget: Budget
     started: float
+
+    @property
+    def policy(self) -> GaussianPolicy:
+        """The policy being trained (the learner's)."""
+        return self.learner.policy
 
     def wall(self) -> float:
         """Wall seconds of this seed so far."""
@@ -98,7 +102,7 @@ def build_seed(cfg: Config, seed: int, out: Path, resume: bool) -> SeedParts:
     logs = SeedRecords(cfg, seed, out, counters, purge_step=collector.env_steps if resume else None)
     started = time.perf_counter() - counters.wall_seconds
     return SeedParts(
-        cfg, seed, out, backend, policy, learner, normalizer, collector, evaluator, counters, logs, Budget(cfg), started
+        cfg, seed, out, backend, learner, normalizer, collector, evaluator, counters, logs, Budget(cfg), started
     )
 
 

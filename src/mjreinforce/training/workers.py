@@ -86,12 +86,18 @@ class Outcome:
 OnOutcome = Callable[[SeedJob, Outcome], None]
 
 
-def report_outcome(job: SeedJob, outcome: Outcome) -> None:
-    """The default :data:`OnOutcome` of ``train``: one stderr line for a seed that failed or was interrupted."""
+def say_unfinished(who: str, outcome: Outcome) -> None:
+    """One stderr line ``<who> failed: <error>`` or ``<who> was interrupted ...`` for a job that did not finish;
+    nothing for one that did."""
     if outcome.kind == "failed":
-        print(f"mjreinforce: seed {job.seed} failed: {outcome.error}", file=sys.stderr, flush=True)
+        print(f"{who} failed: {outcome.error}", file=sys.stderr, flush=True)
     elif outcome.kind == "interrupted":
-        print(f"mjreinforce: seed {job.seed} was interrupted (signal to its worker)", file=sys.stderr, flush=True)
+        print(f"{who} was interrupted (signal to its worker)", file=sys.stderr, flush=True)
+
+
+def report_outcome(job: SeedJob, outcome: Outcome) -> None:
+    """The default :data:`OnOutcome` of ``train``: :func:`say_unfinished` as ``mjreinforce: seed <s>``."""
+    say_unfinished(f"mjreinforce: seed {job.seed}", outcome)
 
 
 # --------------------------------------------------------------------------
