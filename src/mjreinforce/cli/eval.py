@@ -54,6 +54,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--video-episodes", type=int, default=1, metavar="N", help="episodes in the video (default 1)")
     p.add_argument("--video-size", default="480x480", metavar="WxH", help="video frame size (default 480x480)")
     p.add_argument(
+        "--allow-changed-model",
+        action="store_true",
+        help="use the run's model file (env_kwargs.xml_file) although it changed since training",
+    )
+    p.add_argument(
         "--out",
         type=Path,
         metavar="FILE.json",
@@ -126,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
     silence_mujoco_warnings()
     seed = DEFAULT_EVAL_SEED if args.seed is None else args.seed
     run_seed = args.run_seed if args.run_seed is not None else first_run_seed(args.path)
-    trained = load_policy(args.path, seed=run_seed)
+    trained = load_policy(args.path, seed=run_seed, allow_changed_model=args.allow_changed_model)
     cfg = eval_config(trained.config, args.physics, args.backend)
     out = args.out or default_output(args.path)
     for target in (out, args.video):  # critical: before any episode, so a bad place costs nothing
