@@ -14,7 +14,6 @@ import re
 import shutil
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -198,97 +197,3 @@ def test_the_torch_free_loop_gets_evals_returns(
     np.testing.assert_allclose(returns, result.returns, rtol=1e-9)  # episode by episode
     if name == "solved":
         assert min(returns) == 1000.0  # whole episodes: a thousand steps of agreement
-
-
-# ----------------------------------------------------------------------------------------- bad input
-BAD = {  # case -> (export arguments, fragments of the one error line); run/ is a copy of a run
-    "damaged_checkpoint": (("damaged.safetensors", "--out", "p.onnx"), ("corrupted", "checksum")),
-    "foreign_file": (("notes.txt", "--out", "p.onnx"), ("notes.txt", "not a mjreinforce checkpoint")),
-    "pickle_file": (("model.pt", "--out", "p.onnx"), ("torch.save/pickle", "not loaded")),
-    "missing_checkpoint_name": (("run", "--checkpoint", "ckpt_9.safetensors", "--out", "p.onnx"), ("ckpt_9",)),
-    "checkpoint_twice": (("damaged.safetensors", "--checkpoint", "x", "--out", "p.onnx"), ("already",)),
-    "unknown_seed": (("run", "--seed", "4", "--out", "p.onnx"), ("no seed 4",)),
-    "negative_seed": (("run", "--seed", "-1", "--out", "p.onnx"), ("--seed", "a training seed")),
-    "out_under_a_file": (("run", "--out", "notes.txt/p.onnx"), ("notes.txt", "Not a directory")),
-    "out_read_only": (("run", "--out", "{ro}/p.onnx"), ("{ro}/p.onnx", "Read-only")),
-    "out_exists": (("run", "--out", "existing.onnx"), ("existing.onnx exists", "--overwrite")),
-    "out_is_a_directory": (("run", "--out", "run"), ("is a directory",)),
-    "out_is_the_runs_config": (("run", "--out", "run/config.toml", "--overwrite"), ("one of its own files",)),
-    "out_in_a_seed_dir": (("run", "--out", "run/seed_1/p.onnx"), ("inside its own seed_1/",)),
-    "no_out": (("run",), ("--out",)),
-}
-IN_SUBPROCESS = ("damaged_checkpoint", "foreign_file", "out_under_a_file", "out_read_only", "no_out")
-"""Cases run as the console script in a subprocess (a few at a time); the others call ``main`` in-process."""
-
-
-def _snapshot(path: Path) -> dict[str, bytes | str]:
-    """Every entry under ``path``: a file's bytes, a directory as "dir"."""
-    return {str(p.relative_to(path)): p.read_bytes() if p.is_file() else "dir" for p in sorted(path.rglob("*"))}
-
-
-@pytest.fixture(scope="module")
-def workdir_template(runs: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """What each bad-input case starts from: a copy of a run, a damaged and a foreign checkpoint, files."""
-    path = tmp_path_factory.mktemp("template")
-    shutil.copytree(runs["clip"], path / "run")
-    data = bytearray(checkpoint_dir.latest_checkpoint(runs["clip"]).read_bytes())
-    data[len(data) // 2] ^= 0xFF  # one flipped byte in the tensor data
-    (path / "damaged.safetensors").write_bytes(bytes(data))
-    (path / "notes.txt").write_text("my notes\n")
-    (path / "model.pt").write_bytes(b"\x80\x04" + b"\x00" * 64)  # a pickle's opening bytes
-    (path / "existing.onnx").write_bytes(b"mine")
-    return path
-
-
-@pytest.fixture(scope="module")
-def bad_outcomes(workdir_template: Path, read_only_dir: Path | None, cli, tmp_path_factory) -> dict[str, tuple]:
-    """IN_SUBPROCESS case -> (the process, the working directory before, after); None when it cannot run."""
-
-    def run(case: str) -> tuple | None:
-        if "{ro}" in " ".join(BAD[case][0]) and read_only_dir is None:
-            return None
-        workdir = tmp_path_factory.mktemp(case)
-        shutil.copytree(workdir_template, workdir, dirs_exist_ok=True)
-        before = _snapshot(workdir)
-        args = [a.replace("{ro}", str(read_only_dir)) for a in BAD[case][0]]
-        return cli("export", *args, cwd=workdir, timeout=240), before, _snapshot(workdir)
-
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        return dict(zip(IN_SUBPROCESS, pool.map(run, IN_SUBPROCESS), strict=True))
-
-
-def in_process(args: tuple[str, ...], capsys: pytest.CaptureFixture[str]) -> subprocess.CompletedProcess:
-    """``mjreinforce export ARGS`` through :func:`main` in the current directory, as a finished process."""
-    try:
-        code = main(["export", *args])
-    except SystemExit as exc:  # argparse's errors
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return subprocess.CompletedProcess(args, code, captured.out, captured.err)
-
-
-@pytest.mark.parametrize("case", BAD)
-def test_bad_input_is_one_line_exit_2_and_nothing_written(
-    case: str,
-    bad_outcomes: dict[str, tuple],
-    workdir_template: Path,
-    read_only_dir: Path | None,
-    one_error_line,
-    tmp_path: Path,
-    capsys,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    if case in IN_SUBPROCESS:
-        if bad_outcomes[case] is None:
-            pytest.skip("needs root and a tmpfs mount for a read-only directory")
-        proc, before, after = bad_outcomes[case]
-    else:
-        shutil.copytree(workdir_template, tmp_path, dirs_exist_ok=True)
-        before = _snapshot(tmp_path)
-        monkeypatch.chdir(tmp_path)
-        proc, after = in_process(BAD[case][0], capsys), _snapshot(tmp_path)
-    fragments = [f.replace("{ro}", str(read_only_dir)) for f in BAD[case][1]]
-    one_error_line(proc, "export", fragments)
-    assert after == before  # nothing created, replaced or left half-written
-    if read_only_dir is not None:
-        assert list(read_only_dir.iterdir()) == []
