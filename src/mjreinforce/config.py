@@ -307,7 +307,7 @@ def _check_bounds(cfg: Config) -> None:
                 check_number(f"{name}[{i}]", item, bound)
         elif value is not None:
             check_number(name, value, bound)
-    for name in ("physics", "randomize"):
+    for name in ("physics", "randomize", "env_kwargs"):
         check_number(f"number of {name}", len(getattr(cfg, name)), LENGTH_BOUNDS[name])
 
 

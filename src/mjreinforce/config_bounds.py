@@ -101,6 +101,7 @@ LENGTH_BOUNDS: dict[str, Bound] = {
     "hidden_sizes": Bound(1, 64, "hidden layers"),
     "physics": Bound(0, 1024, "physics overrides"),
     "randomize": Bound(0, 1024, "randomized physics values"),
+    "env_kwargs": Bound(0, 1024, "arguments of the env's constructor"),
 }
 """List config field -> the bound on its number of elements."""
 
