@@ -90,4 +90,3 @@ class TwoLinkArmEnv(MujocoEnv, utils.EzPickle):
         q = self.data.qpos.flat[:2]
         target = (self.data.mocap_pos[0] - self._shoulder)[[0, 2]]
         return np.concatenate([np.cos(q), np.sin(q), self.data.qvel.flat[:2], target, self._hand_to_target()])
-
