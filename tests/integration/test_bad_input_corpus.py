@@ -258,6 +258,7 @@ OS = {  # places that cannot be written
 HOPPER_XML = Path(gymnasium.envs.mujoco.__file__).parent / "assets" / "hopper.xml"
 BROKEN_MODULE = b"import gymnasium\n1 / 0\n"  # fails while it registers
 EMPTY_MODULE = b"x = 1\n"  # registers nothing
+LOST_ENTRY_POINT = b'import gymnasium\ngymnasium.register(id="Lost-v0", entry_point="nowhere.mod:Env")\n'
 
 
 def _tiny_run(wd: Path, name: str, env_id: str, **settings_: object) -> None:
@@ -335,6 +336,11 @@ ENV = {  # env arguments, module:EnvId, custom model files, features that need M
         train_args("--env", "mjr_empty_envs:Robot-v0"),
         ("unknown env id 'Robot-v0'", "module mjr_empty_envs registers no such env"),
         (("mjr_empty_envs.py", EMPTY_MODULE),),
+    ),
+    "module_entry_point_missing": Case(
+        train_args("--env", "mjr_lost_envs:Lost-v0"),
+        ("cannot create Lost-v0", "No module named 'nowhere'"),
+        (("mjr_lost_envs.py", LOST_ENTRY_POINT),),
     ),
     "module_malformed": Case(train_args("--env", ":Hopper-v5"), ("module:EnvId",)),
     "envpool_with_kwargs": Case(

@@ -51,8 +51,6 @@ def import_env_module(module: str) -> None:
     first, then the working directory. Any failure is one UserError line naming the module."""
     try:
         _import_from_cwd_too(module)
-    except UserError:
-        raise
     except ModuleNotFoundError as exc:
         if exc.name is not None and (module == exc.name or module.startswith(exc.name + ".")):
             raise UserError(
@@ -125,7 +123,10 @@ def check_env_kwargs(cfg: Config) -> None:
     reserved = [name for name in RESERVED if name in cfg.env_kwargs]
     if reserved:
         raise UserError(f"env_kwargs.{reserved[0]} is set by mjreinforce itself (video: --video-size); leave it out")
-    creator = load_env_creator(spec.entry_point) if isinstance(spec.entry_point, str) else spec.entry_point
+    try:
+        creator = load_env_creator(spec.entry_point) if isinstance(spec.entry_point, str) else spec.entry_point
+    except Exception as exc:  # a registration whose entry point does not import
+        raise UserError(f"cannot load {cfg.env_id}'s entry point {spec.entry_point!r}: {error_line(exc)}") from None
     names = accepted_names(creator) if callable(creator) else None
     if names is not None:
         names |= set(spec.kwargs) | set(MAKE_ARGUMENTS)
