@@ -29,7 +29,7 @@ import mjreinforce
 from mjreinforce.cli import main
 from mjreinforce.config import load_preset, with_overrides
 from mjreinforce.runs import checkpoint_dir, checkpoint_format
-from mjreinforce.runs.ownership import check_output_file
+from mjreinforce.runs.outputs import check_output_file
 from mjreinforce.trained.evaluation import evaluate_policy
 from mjreinforce.trained.export import OPSET, TOLERANCE, export_onnx
 from mjreinforce.trained.loading import TrainedPolicy
