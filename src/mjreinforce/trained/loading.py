@@ -85,8 +85,8 @@ def check_observation(obs: object, obs_dim: int) -> np.ndarray:
             f"obs has shape {array.shape}; the policy expects ({obs_dim},) for one observation "
             f"or (B, {obs_dim}) for a batch"
         )
-    bad = np.argwhere(~np.isfinite(array))
-    if len(bad):
+    if not np.isfinite(array).all():
+        bad = np.argwhere(~np.isfinite(array))
         entries = ", ".join(f"obs[{', '.join(map(str, i))}] = {array[tuple(i)]}" for i in bad[:SHOWN_ENTRIES])
         more = f" and {len(bad) - SHOWN_ENTRIES} more" if len(bad) > SHOWN_ENTRIES else ""
         raise ValueError(f"obs is not finite: {entries}{more} (pass check=False to skip this check)")
