@@ -18,7 +18,7 @@ from typing import Any, Literal
 import tomli_w
 
 from mjreinforce.config_bounds import BATCH_BOUND, BOUNDS, LENGTH_BOUNDS, LOG_STD_MAX, LOG_STD_MIN, check_number
-from mjreinforce.config_coercion import coerce_to, did_you_mean
+from mjreinforce.config_coercion import check_type, coerce_to, did_you_mean
 from mjreinforce.errors import UserError, one_line
 from mjreinforce.files import atomic_write
 
@@ -174,6 +174,16 @@ class Config:
     torch_threads: int = 1
     """torch intra-op threads per process; parallelism comes from processes."""
 
+    def __post_init__(self) -> None:
+        """Every field of the declared type (a hand-made ``Config(...)`` or ``dataclasses.replace`` too): a list
+        becomes a tuple and an int a float; a wrong type is a one-line UserError naming the field. Ranges and
+        the rules between fields are :func:`validate`'s."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            checked = check_type(f.name, _HINTS[f.name], value)
+            if checked is not value:
+                object.__setattr__(self, f.name, checked)  # critical: frozen; only normalizes, never changes a value
+
     # --- derived ------------------------------------------------------------
     @property
     def episode_mode(self) -> bool:
@@ -205,6 +215,8 @@ class Config:
         return "REINFORCE"
 
 
+_HINTS = typing.get_type_hints(Config)
+"""The fields' resolved type hints (``from __future__ import annotations`` leaves the annotations strings)."""
 FIELD_NAMES = tuple(f.name for f in fields(Config))
 _DEFAULTS = {f.name: f.default for f in fields(Config)}
 
@@ -289,9 +301,6 @@ def _check_bounds(cfg: Config) -> None:
 # --------------------------------------------------------------------------
 # Raw values (TOML or --set strings): coerced to the field types by config_coercion
 # --------------------------------------------------------------------------
-_HINTS = typing.get_type_hints(Config)
-
-
 def _coerce(name: str, value: Any) -> Any:
     """Convert a TOML value or a ``--set`` string to the declared type of ``name``."""
     return coerce_to(name, _HINTS[name], value)

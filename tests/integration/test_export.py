@@ -29,7 +29,7 @@ import mjreinforce
 from mjreinforce.cli import main
 from mjreinforce.config import load_preset, with_overrides
 from mjreinforce.runs import checkpoint_dir, checkpoint_format
-from mjreinforce.runs.ownership import check_output_file
+from mjreinforce.runs.outputs import check_output_file
 from mjreinforce.trained.evaluation import evaluate_policy
 from mjreinforce.trained.export import OPSET, TOLERANCE, export_onnx
 from mjreinforce.trained.loading import TrainedPolicy
@@ -155,7 +155,9 @@ def test_the_cli_exports_a_chosen_seed_and_checkpoint(runs: dict[str, Path], tmp
     assert metadata(out)["normalize_obs"] == "true"
 
 
-def test_output_paths_that_belong_to_a_run_are_refused(runs: dict[str, Path], tmp_path: Path) -> None:
+def test_output_paths_that_belong_to_a_run_are_refused(
+    runs: dict[str, Path], exported: dict[str, Path], tmp_path: Path
+) -> None:
     run_dir = runs["clip"]
     for own in (run_dir / "config.toml", run_dir / "summary.json", run_dir / "seed_1" / "p.onnx"):
         with pytest.raises(mjreinforce.UserError, match="refusing to write"):
@@ -166,6 +168,10 @@ def test_output_paths_that_belong_to_a_run_are_refused(runs: dict[str, Path], tm
         check_output_file(link / "p.onnx", overwrite=True)
     check_output_file(run_dir / "policy.onnx", overwrite=False)  # beside the run's files: allowed
     check_output_file(run_dir / "exports" / "policy.onnx", overwrite=False)
+    check_output_file(exported["clip"], overwrite=False)  # export wrote it (its manifest says): replaced freely
+    shutil.copy(exported["clip"], tmp_path / "copy.onnx")  # a copy elsewhere is no longer known to be ours
+    with pytest.raises(mjreinforce.UserError, match="copy.onnx exists and mjreinforce did not write it"):
+        check_output_file(tmp_path / "copy.onnx", overwrite=False)
 
 
 # --------------------------------------------------------------------------------- the torch-free loop
@@ -215,6 +221,7 @@ BAD = {  # case -> (export arguments, fragments of the one error line); run/ is 
     "out_is_a_directory": (("run", "--out", "run"), ("is a directory",)),
     "out_is_the_runs_config": (("run", "--out", "run/config.toml", "--overwrite"), ("one of its own files",)),
     "out_in_a_seed_dir": (("run", "--out", "run/seed_1/p.onnx"), ("inside its own seed_1/",)),
+    "out_in_another_run": (("run", "--out", "other/p.onnx"), ("other", "that this command does not read")),
     "no_out": (("run",), ("--out",)),
 }
 IN_SUBPROCESS = ("damaged_checkpoint", "foreign_file", "out_under_a_file", "out_read_only", "no_out")
@@ -237,6 +244,7 @@ def workdir_template(runs: dict[str, Path], tmp_path_factory: pytest.TempPathFac
     (path / "notes.txt").write_text("my notes\n")
     (path / "model.pt").write_bytes(b"\x80\x04" + b"\x00" * 64)  # a pickle's opening bytes
     (path / "existing.onnx").write_bytes(b"mine")
+    shutil.copytree(runs["normalized"], path / "other")
     return path
 
 

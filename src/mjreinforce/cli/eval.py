@@ -57,7 +57,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--out",
         type=Path,
         metavar="FILE.json",
-        help="where to write the results (default: RUN_DIR/eval.json, or next to the checkpoint)",
+        help="where to write the results (default: eval.json in the run directory, or next to a checkpoint file "
+        "outside a run)",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace --out or --video even if mjreinforce did not write it (never a run's own files)",
     )
     p.set_defaults(run=run)
 
@@ -107,7 +113,26 @@ def silence_mujoco_warnings() -> None:
 
 
 def default_output(path: Path) -> Path:
-    return (path.parent if path.is_file() else path) / "eval.json"
+    """``eval.json`` in the run directory of ``path`` (above a seed directory or one of its checkpoints), or
+    beside a checkpoint file outside a run (:func:`mjreinforce.runs.outputs.home_of`)."""
+    from mjreinforce.runs.outputs import home_of
+
+    return home_of(path) / "eval.json"
+
+
+def check_outputs(path: Path, out: Path, video: Path | None, overwrite: bool) -> None:
+    """Refuse (one line) an ``--out`` or ``--video`` file that the guards of :mod:`mjreinforce.runs.outputs`
+    refuse, or one file given for both; then check that both places can be written."""
+    from mjreinforce.files import probe_writable
+    from mjreinforce.runs.outputs import check_output_file
+
+    targets = {"--out": out} | ({"--video": video} if video is not None else {})
+    for flag, target in targets.items():
+        check_output_file(target, overwrite, sources=(path,), flag=flag)
+    if video is not None and out.parent.resolve() / out.name == video.parent.resolve() / video.name:
+        raise UserError(f"--out and --video name the same file {out}")
+    for target in targets.values():  # critical: before any episode, so a bad place costs nothing
+        probe_writable(target)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -118,7 +143,8 @@ def run(args: argparse.Namespace) -> int:
     check_flags(args)
     width, height = parse_size(args.video_size)
     from mjreinforce.envs.vector import resolve_backend
-    from mjreinforce.files import probe_writable, write_json_atomic
+    from mjreinforce.files import write_json_atomic
+    from mjreinforce.runs.outputs import record_outputs
     from mjreinforce.trained.evaluation import evaluate_policy
     from mjreinforce.trained.loading import load_policy
     from mjreinforce.training.evaluation import DEFAULT_EVAL_SEED, eval_config
@@ -129,9 +155,7 @@ def run(args: argparse.Namespace) -> int:
     trained = load_policy(args.path, seed=run_seed)
     cfg = eval_config(trained.config, args.physics, args.backend)
     out = args.out or default_output(args.path)
-    for target in (out, args.video):  # critical: before any episode, so a bad place costs nothing
-        if target is not None:
-            probe_writable(target)
+    check_outputs(args.path, out, args.video, args.overwrite)
     print(f"checkpoint: {trained.path} (training seed {trained.seed}, {cfg.env_id})")
     if args.video is not None:
         from mjreinforce.trained.video import record_video
@@ -143,6 +167,7 @@ def run(args: argparse.Namespace) -> int:
             f"video: {video.path} ({video.frames} frames at {video.fps:g} fps, "
             f"returns {', '.join(f'{r:.1f}' for r in video.returns)})"
         )
+        record_outputs([video.path])
     result = evaluate_policy(trained, args.episodes, seed, not args.stochastic, args.physics, args.backend)
     summary = result.summary()
     write_json_atomic(
@@ -158,6 +183,7 @@ def run(args: argparse.Namespace) -> int:
             "backend": resolve_backend(cfg),
         },
     )
+    record_outputs([out])
     mode = "stochastic" if args.stochastic else "deterministic"
     physics = ", ".join(cfg.physics) or "default"
     print(f"{summary['episodes']} episodes, {mode}, eval seed {seed}, physics: {physics}")

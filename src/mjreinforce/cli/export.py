@@ -38,7 +38,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "to one (default: the latest)",
     )
     p.add_argument("--out", type=Path, required=True, metavar="FILE.onnx", help="the ONNX file to write")
-    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace --out even if mjreinforce did not write it (never a run's own files)",
+    )
     p.set_defaults(run=run)
 
 

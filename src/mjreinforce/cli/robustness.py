@@ -42,7 +42,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="which training seed's checkpoint to load from runs with several (default: the first)",
     )
     p.add_argument("--labels", help="comma-separated policy names, one per RUN_DIR (default: the directory names)")
-    p.add_argument("--out", type=Path, help="output directory (default: the first RUN_DIR)")
+    p.add_argument("--out", type=Path, help="output directory (default: the run directory of the first RUN_DIR)")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace robustness.* in --out even if mjreinforce did not write them (never a run's own files)",
+    )
     p.set_defaults(run=run)
 
 
@@ -63,13 +68,30 @@ def policy_labels(run_dirs: list[Path], labels: str | None) -> list[str]:
     return names
 
 
+OUTPUT_NAMES = ("robustness.csv", "robustness.md", "robustness.png", "robustness.svg")
+"""What :func:`mjreinforce.trained.robustness.write_robustness` writes into ``--out``."""
+
+
+def check_outputs(out: Path, sources: list[Path], overwrite: bool) -> None:
+    """Refuse (one line) an ``--out`` that is a file, or whose robustness files the guards of
+    :mod:`mjreinforce.runs.outputs` refuse; then check that the directory can be written."""
+    from mjreinforce.files import probe_writable
+    from mjreinforce.runs.outputs import check_output_file
+
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file; robustness writes several files into a directory")
+    for name in OUTPUT_NAMES:
+        check_output_file(out / name, overwrite, sources=sources)
+    probe_writable(out / OUTPUT_NAMES[0])  # critical: before any episode, so a bad place costs nothing
+
+
 def run(args: argparse.Namespace) -> int:
     from mjreinforce.cli.eval import check_flags, first_run_seed, silence_mujoco_warnings
 
     check_flags(args)
     labels = policy_labels(args.run_dirs, args.labels)
     from mjreinforce.envs.physics_spec import parse_grid
-    from mjreinforce.files import probe_writable
+    from mjreinforce.runs.outputs import home_of, record_outputs
     from mjreinforce.trained import robustness
     from mjreinforce.trained.loading import load_policy
     from mjreinforce.training.evaluation import DEFAULT_EVAL_SEED
@@ -82,12 +104,11 @@ def run(args: argparse.Namespace) -> int:
         run_seed = args.run_seed if args.run_seed is not None else first_run_seed(path)
         policies[label] = load_policy(path, seed=run_seed)
     seed = DEFAULT_EVAL_SEED if args.seed is None else args.seed
-    out = args.out or (args.run_dirs[0] if args.run_dirs[0].is_dir() else args.run_dirs[0].parent)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out} is a file; robustness writes several files into a directory")
-    probe_writable(out / "robustness.csv")  # critical: before any episode, so a bad place costs nothing
+    out = args.out or home_of(args.run_dirs[0])
+    check_outputs(out, args.run_dirs, args.overwrite)
     table = robustness.evaluate_grid(policies, grid, args.episodes, seed)
     paths = robustness.write_robustness(table, out, grid.target.key)
+    record_outputs(paths)
     print(robustness.markdown_report(table, grid.target.key), end="")
     for path in paths:
         print(f"wrote {path}")
