@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from mjreinforce.cli.eval import add_perturb_flag
 from mjreinforce.errors import UserError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     description = (
-        "Evaluate each run's policy (deterministic) at every value of a physics grid; write "
-        "robustness.csv, robustness.md and a plot of return vs the value."
+        "Evaluate each run's policy (deterministic) at every value of a physics or perturbation grid; write "
+        "robustness.csv, robustness.md and a plot of return vs the value. With two --vary: every cell of the "
+        "two-dimensional grid, robustness_map.csv and a heatmap per policy (and their difference for two)."
     )
     p = sub.add_parser("robustness", help="evaluate policies across a grid of physics values", description=description)
     p.add_argument(
@@ -24,9 +26,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--vary",
         required=True,
+        action="append",
         metavar="KEY=LOW:HIGH:COUNT",
-        help="the grid, e.g. gravity=-15:-5:11 or body_mass.pole*=0.5:2:7",
+        help="the grid, e.g. gravity=-15:-5:11 or body_mass.pole*=0.5:2:7, or a perturbation key such as "
+        "action_delay_steps=0:4:5; twice for a two-dimensional map (heatmaps)",
     )
+    add_perturb_flag(p)
     p.add_argument("--episodes", type=int, default=10, help="episodes per policy and grid value (default 10)")
     p.add_argument(
         "--seed",
@@ -68,15 +73,16 @@ def run(args: argparse.Namespace) -> int:
 
     check_flags(args)
     labels = policy_labels(args.run_dirs, args.labels)
-    from mjreinforce.envs.physics_spec import parse_grid
     from mjreinforce.files import probe_writable
-    from mjreinforce.trained import robustness
+    from mjreinforce.trained import robustness, robustness_map
     from mjreinforce.trained.loading import load_policy
+    from mjreinforce.trained.robustness_axes import parse_axis
     from mjreinforce.training.evaluation import DEFAULT_EVAL_SEED
 
     silence_mujoco_warnings()
-    grid = parse_grid(args.vary)
-    robustness.grid_axis(grid)  # a grid without one varied number fails before loading anything
+    if len(args.vary) > 2:
+        raise UserError(f"--vary is given {len(args.vary)} times; a robustness grid has one or two axes")
+    axes = [parse_axis(text) for text in args.vary]  # a malformed axis fails before loading anything
     policies = {}
     for label, path in zip(labels, args.run_dirs, strict=True):
         run_seed = args.run_seed if args.run_seed is not None else first_run_seed(path)
@@ -86,9 +92,18 @@ def run(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file; robustness writes several files into a directory")
     probe_writable(out / "robustness.csv")  # critical: before any episode, so a bad place costs nothing
-    table = robustness.evaluate_grid(policies, grid, args.episodes, seed)
-    paths = robustness.write_robustness(table, out, grid.target.key)
-    print(robustness.markdown_report(table, grid.target.key), end="")
+    if len(axes) == 2:
+        from mjreinforce.analysis.tables import to_markdown
+
+        x, y = axes
+        ranges = robustness_map.training_ranges(policies, x, y)
+        table = robustness_map.evaluate_map(policies, x, y, args.episodes, seed, args.perturb)
+        paths = robustness_map.write_map(table, out, x, y, ranges)
+        print(to_markdown(robustness_map.summary_table(table, x, y)), end="")
+    else:
+        table = robustness.evaluate_grid(policies, axes[0], args.episodes, seed, args.perturb)
+        paths = robustness.write_robustness(table, out, axes[0].name.rstrip("*"))
+        print(robustness.markdown_report(table, axes[0].name.rstrip("*")), end="")
     for path in paths:
         print(f"wrote {path}")
     return 0
