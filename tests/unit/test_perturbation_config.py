@@ -90,6 +90,12 @@ def test_a_delay_queue_reads_what_was_pushed_k_pushes_ago_and_zeros_after_a_clea
     q.clear(np.array([2]))
     q.push(np.full((3, 1), 5.0))
     assert q.read(delays)[:, 0].tolist() == [5, 4, 0]
+    fixed = DelayQueue(num_envs=3, dim=2, max_delay=2, fixed=2)
+    for t in range(1, 5):
+        fixed.push(np.full((3, 2), float(t)))
+    np.testing.assert_array_equal(fixed.read(np.full(3, 2)), 2.0)
+    fixed.read(np.full(3, 2))[:] = -1.0  # a read is a copy: the queue keeps its entries
+    np.testing.assert_array_equal(fixed.read(np.full(3, 2)), 2.0)
 
 
 def test_obs_noise_std_is_one_for_all_or_one_per_dimension() -> None:

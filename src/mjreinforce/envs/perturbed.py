@@ -44,11 +44,13 @@ class BatchEnv(Protocol):
 
 
 class DelayQueue:
-    """The last ``depth`` arrays of each env: ``buffer`` (depth, N, dim), ``head`` the slot written last."""
+    """The last ``depth`` arrays of each env: ``buffer`` (depth, N, dim), ``head`` the slot written last.
+    ``fixed``: the one delay every env has, when the delay is not drawn (then a read is one slot's copy)."""
 
-    def __init__(self, num_envs: int, dim: int, max_delay: int) -> None:
+    def __init__(self, num_envs: int, dim: int, max_delay: int, fixed: int | None = None) -> None:
         self.buffer = np.zeros((max_delay + 1, num_envs, dim))
         self.head = 0
+        self.fixed = fixed
         self._rows = np.arange(num_envs)
 
     def push(self, x: np.ndarray) -> None:
@@ -57,7 +59,9 @@ class DelayQueue:
         self.buffer[self.head] = x
 
     def read(self, delays: np.ndarray) -> np.ndarray:
-        """Row ``i`` of the entry pushed ``delays[i]`` pushes ago (0: the newest), (N, dim)."""
+        """Row ``i`` of the entry pushed ``delays[i]`` pushes ago (0: the newest), (N, dim); a new array."""
+        if self.fixed is not None:  # the same slot for every env: no fancy indexing (a hot path)
+            return self.buffer[(self.head - self.fixed) % self.buffer.shape[0]].copy()
         return self.buffer[(self.head - delays) % self.buffer.shape[0], self._rows]
 
     def clear(self, envs: np.ndarray | slice) -> None:
@@ -84,9 +88,12 @@ class PerturbedVecEnv:
         self.act_high = np.asarray(act_space.high, dtype=np.float64)
         self._act_scale = perturbations.action_noise_std * (self.act_high - self.act_low) / 2
         self._obs_std = noise_std(perturbations.obs_noise_std, obs_dim)
-        n = self.num_envs
-        self._actions = DelayQueue(n, self.act_low.size, int(perturbations.action_delay.high))
-        self._observations = DelayQueue(n, obs_dim, int(perturbations.obs_delay.high))
+        n, act, obs = self.num_envs, perturbations.action_delay, perturbations.obs_delay
+        self._actions = DelayQueue(n, self.act_low.size, int(act.high), int(act.low) if act.low == act.high else None)
+        self._observations = DelayQueue(n, obs_dim, int(obs.high), int(obs.low) if obs.low == obs.high else None)
+        self._act_noisy, self._obs_noisy = bool(self._act_scale.any()), bool(self._obs_std.any())
+        self._acts_perturbed = self._act_noisy or act.high > 0  # else actions pass through untouched
+        self._obs_perturbed = self._obs_noisy or obs.high > 0  # else observations do
         self._act_delay = np.zeros(n, dtype=np.int64)
         self._obs_delay = np.zeros(n, dtype=np.int64)
         self._seed_generators(seed)
@@ -98,7 +105,7 @@ class PerturbedVecEnv:
 
     def _measure(self, obs: np.ndarray) -> np.ndarray:
         """``obs`` (n, obs_dim) plus its observation noise; no draw without noise."""
-        if not self._obs_std.any():
+        if not self._obs_noisy:
             return obs
         return obs + self._obs_std * self._obs_rng.standard_normal(obs.shape)
 
@@ -116,18 +123,28 @@ class PerturbedVecEnv:
             self._seed_generators(seed)
         obs = self.env.reset(seed=seed)
         self._new_episodes(slice(None))
+        if not self._obs_perturbed:
+            return obs
         self._observations.push(self._measure(obs))
         return self._observations.read(self._obs_delay)
 
-    def step(self, actions: np.ndarray) -> Any:
-        """Step with the policy's ``actions`` (N, act_dim); the result as the backend's, perturbed."""
+    def _applied(self, actions: np.ndarray) -> np.ndarray:
+        """The actions the env applies: delayed, noisy, clipped into the box (N, act_dim)."""
         self._actions.push(actions)
         applied = self._actions.read(self._act_delay)
-        if self._act_scale.any():
-            applied = applied + self._act_scale * self._act_rng.standard_normal(applied.shape)
-        step = self.env.step(np.clip(applied, self.act_low, self.act_high))
-        measured = self._measure(step.obs)  # where an episode ended: the reset obs, measured
+        if self._act_noisy:
+            applied += self._act_scale * self._act_rng.standard_normal(applied.shape)
+        return np.clip(applied, self.act_low, self.act_high, out=applied)
+
+    def step(self, actions: np.ndarray) -> Any:
+        """Step with the policy's ``actions`` (N, act_dim); the result as the backend's, perturbed."""
+        step = self.env.step(self._applied(actions) if self._acts_perturbed else actions)
         ended = np.flatnonzero(step.terminated | step.truncated)
+        if not self._obs_perturbed:
+            if ended.size:
+                self._new_episodes(ended)
+            return step
+        measured = self._measure(step.obs)  # where an episode ended: the reset obs, measured
         if not ended.size:
             self._observations.push(measured)
             seen = self._observations.read(self._obs_delay)
