@@ -3,6 +3,7 @@ resumed run continues them exactly."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from dataclasses import replace
@@ -294,3 +295,20 @@ def test_a_resumed_run_continues_noise_delays_and_pushes_exactly(tmp_path: Path,
     for table in ("episodes.csv", "evals.csv"):
         want = read_csv(tmp_path / "whole" / table, drop=("wall_seconds",))
         assert read_csv(tmp_path / "resumed" / table, drop=("wall_seconds",)) == want and len(want) > 4, table
+
+
+def test_the_cli_says_why_auto_picks_gymnasium_and_eval_applies_only_what_it_is_asked(cli, tmp_path: Path) -> None:
+    pushes = ("push_body=pole", "push_force=1:5", "push_interval_steps=20:30")
+    args = ["train", "--episodes", "4", "--seeds", "1", "--workers", "1", "--quiet", "--no-plot", "--out", "run"]
+    proc = cli.main(*args, "--no-tensorboard", *(x for item in pushes for x in ("--set", item)), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "backend: gymnasium (pushes need MuJoCo's simulator data" in proc.stdout
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["backend"] == "gymnasium"
+    plain = cli.main("eval", "run", "--episodes", "2", "--out", "plain.json", cwd=tmp_path)
+    noisy = cli.main(
+        "eval", "run", "--episodes", "2", "--perturb", "obs_noise_std=0.1", "--out", "noisy.json", cwd=tmp_path
+    )
+    assert plain.returncode == 0 and noisy.returncode == 0, (plain.stderr, noisy.stderr)
+    assert json.loads((tmp_path / "plain.json").read_text())["perturbations"] == []  # training's pushes stripped
+    assert json.loads((tmp_path / "noisy.json").read_text())["perturbations"] == ["obs_noise_std=0.1"]
+    assert "perturbations: obs_noise_std=0.1" in noisy.stdout
