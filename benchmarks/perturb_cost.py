@@ -2,8 +2,8 @@
 
 Usage, from the repository root::
 
-    .venv/bin/python -m benchmarks.run --only perturb                       # HalfCheetah-v5, 3 rounds -> RESULTS.md
-    .venv/bin/python -m benchmarks.perturb_cost --steps 20000 --rounds 1 --out /tmp/p.md   # a smoke check
+    .venv/bin/python -m benchmarks.run --only perturb             # HalfCheetah-v5, 3 rounds of 100k -> RESULTS.md
+    .venv/bin/python -m benchmarks.run --only perturb --quick --out /tmp/p.md     # a smoke check (1 round of 20k)
 
 Each round measures, one after another in this process pinned to one core: raw envpool stepping through
 mjreinforce's vector env (16 envs, uniform random actions) without and with the perturbations, then ``vpg``
@@ -16,16 +16,14 @@ rewrites the file).
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-# Only the standard library is imported before pinning (see machine.pin_to_one_core).
-from benchmarks.machine import pin_to_one_core
-from benchmarks.results_file import PERTURB_COST, RESULTS
+# Imported by run.py after it pinned the process (see machine.pin_to_one_core).
+from benchmarks.results_file import PERTURB_COST
 
 if TYPE_CHECKING:
     from benchmarks.throughput import Measurement
@@ -40,17 +38,6 @@ PERTURBATIONS = {
 """Noise on every observation and action, and delays drawn per episode: all that runs on envpool."""
 TARGET = 0.90
 RAW_ENVS = 16
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--env", default="HalfCheetah-v5")
-    p.add_argument("--steps", type=int, default=100_000, help="env steps per measurement")
-    p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--out", type=Path, default=RESULTS)
-    args = p.parse_args(argv)
-    command = f"python -m benchmarks.perturb_cost --env {args.env} --steps {args.steps} --rounds {args.rounds}"
-    return run(args.out, pin_to_one_core(None), args.env, args.steps, args.rounds, command)
 
 
 def run(out: Path, core: int, env_id: str, steps: int, rounds: int, command: str) -> int:
@@ -159,7 +146,3 @@ def render(env_id: str, steps: int, rounds: int, where: str, rows: dict[str, lis
         PERTURB_COST.end,
     ]
     return "\n".join(lines) + "\n"
-
-
-if __name__ == "__main__":
-    sys.exit(main())
