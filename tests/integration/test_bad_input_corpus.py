@@ -162,6 +162,9 @@ FLAG = {  # command-line numbers outside the config
         ),
         ("no body named 'nosuch'", "pole"),
     ),
+    "eval_perturb_with_video": Case(
+        ("eval", RUN, "--perturb", "obs_noise_std=0.1", "--video", "v.mp4"), ("--video records unperturbed",)
+    ),
     "eval_perturb_push_on_envpool": Case(
         ("eval", RUN, "--backend", "envpool")
         + ("--perturb", "push_body=pole", "--perturb", "push_force=1", "--perturb", "push_interval_steps=9"),

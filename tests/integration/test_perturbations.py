@@ -311,4 +311,8 @@ def test_the_cli_says_why_auto_picks_gymnasium_and_eval_applies_only_what_it_is_
     assert plain.returncode == 0 and noisy.returncode == 0, (plain.stderr, noisy.stderr)
     assert json.loads((tmp_path / "plain.json").read_text())["perturbations"] == []  # training's pushes stripped
     assert json.loads((tmp_path / "noisy.json").read_text())["perturbations"] == ["obs_noise_std=0.1"]
-    assert "perturbations: obs_noise_std=0.1" in noisy.stdout
+    assert "perturbations: obs_noise_std=0.1" in noisy.stdout and "backend: gymnasium" not in noisy.stdout
+    pushed = cli.main(
+        "eval", "run", "--episodes", "1", *(x for item in pushes for x in ("--perturb", item)), cwd=tmp_path
+    )
+    assert pushed.returncode == 0 and "backend: gymnasium (pushes need" in pushed.stdout, pushed.stderr

@@ -158,10 +158,10 @@ def run(args: argparse.Namespace) -> int:
             f"video: {video.path} ({video.frames} frames at {video.fps:g} fps, "
             f"returns {', '.join(f'{r:.1f}' for r in video.returns)})"
         )
-    from mjreinforce.envs.perturb_config import backend_note, perturbation_items
+    from mjreinforce.envs.perturb_config import PUSH_BACKEND_NOTE, needs_gymnasium, perturbation_items
 
-    if args.backend in (None, "auto") and backend_note(cfg):
-        print(backend_note(cfg))
+    if args.backend in (None, "auto") and needs_gymnasium(cfg):
+        print(PUSH_BACKEND_NOTE)
     result = evaluate_policy(
         trained, args.episodes, seed, not args.stochastic, args.physics, args.backend, args.perturb
     )
