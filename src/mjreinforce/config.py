@@ -19,6 +19,7 @@ import tomli_w
 
 from mjreinforce.config_bounds import BATCH_BOUND, BOUNDS, LENGTH_BOUNDS, LOG_STD_MAX, LOG_STD_MIN, check_number
 from mjreinforce.config_coercion import check_type, coerce_to, did_you_mean
+from mjreinforce.config_perturbations import check_perturbations, raw_value
 from mjreinforce.errors import UserError, one_line
 from mjreinforce.files import atomic_write
 
@@ -156,6 +157,33 @@ class Config:
     vf_coef: float = 0.5
     """Weight of the value loss in the joint loss; it matters through the joint gradient-norm clip."""
 
+    # --- sim-to-real perturbations (unset: none; docs/perturbations.md) -----
+    obs_noise_std: tuple[float, ...] | None = None
+    """Gaussian noise added to the observation the policy (and the normalizer) sees, not to rewards: one std
+    for every dimension or one per dimension, in raw observation units; both backends."""
+    action_noise_std: float | None = None
+    """Gaussian noise added to the action before it is clipped to the action box, its std in units of the
+    box's half-width; both backends."""
+    action_delay_steps: str | None = None
+    """The env applies the action chosen k steps earlier: ``"k"`` or ``"lo:hi"`` (drawn per episode and env);
+    the queue starts each episode filled with zero actions; both backends."""
+    obs_delay_steps: str | None = None
+    """The policy sees the observation of k steps earlier: ``"k"`` or ``"lo:hi"`` (drawn per episode and env);
+    the queue starts each episode filled with zeros; both backends."""
+    push_body: str | None = None
+    """Random pushes: a horizontal force of random direction on this body (its MJCF name) through MuJoCo's
+    ``xfrc_applied``; needs ``push_force`` and ``push_interval_steps``, and the gymnasium backend."""
+    push_force: str | None = None
+    """Magnitude of each push in newtons, ``"lo:hi"`` (drawn per push) or one number."""
+    push_interval_steps: str | None = None
+    """Env steps from the start of one push to the start of the next (the first: from the episode's start),
+    ``"lo:hi"`` (drawn per push) or one number."""
+    push_duration_steps: int | None = None
+    """Env steps each push lasts (unset: 1); at most the shortest interval."""
+    eval_perturbed: bool | None = None
+    """True: the evaluations during training see the perturbations too (drawn from the evaluation envs' seeds);
+    unset or false: they run unperturbed, as they run without physics randomization."""
+
     # --- evaluation, logging, checkpoints ----------------------------------
     eval_every_steps: int = 0
     """Deterministic evaluation every this many env steps (at the first update at or past each multiple,
@@ -253,6 +281,7 @@ def validate(cfg: Config) -> Config:
     elif cfg.accept_zero_bootstrap:
         raise UserError("accept_zero_bootstrap applies only without a critic (use_critic = false)")
     _check_algorithm(cfg)
+    check_perturbations(cfg)
     if cfg.target_return is not None and not cfg.evaluates:
         raise UserError("target_return needs eval_every_steps > 0 (evaluation decides when the target is reached)")
     return cfg
@@ -303,7 +332,7 @@ def _check_bounds(cfg: Config) -> None:
 # --------------------------------------------------------------------------
 def _coerce(name: str, value: Any) -> Any:
     """Convert a TOML value or a ``--set`` string to the declared type of ``name``."""
-    return coerce_to(name, _HINTS[name], value)
+    return coerce_to(name, _HINTS[name], raw_value(name, value))
 
 
 def check_field(name: str, value: Any) -> Any:

@@ -111,6 +111,37 @@ CONFIG = {  # non-finite floats, every float field family; huge counts and sizes
     "eval_every_steps_1e18": Case(train_args(*settings("eval_every_steps=1e18")), ("eval_every_steps", "[0, 1e12]")),
     "torch_threads_1e18": Case(train_args(*settings("torch_threads=1e18")), ("torch_threads",)),
     "int_of_5000_digits": Case(train_args(*settings("num_envs=" + "9" * 5000)), ("num_envs",)),
+    # sim-to-real perturbations
+    "obs_noise_nan": Case(train_args(*settings("obs_noise_std=nan")), ("obs_noise_std", "finite")),
+    "obs_noise_negative": Case(train_args(*settings("obs_noise_std=0.1,-1")), ("obs_noise_std[1]", "[0, 1e6]")),
+    "obs_noise_wrong_length": Case(
+        train_args("--env", "InvertedPendulum-v5", *settings("obs_noise_std=0.1,0.1")),
+        ("obs_noise_std has 2 numbers", "4 observation dimensions"),
+    ),
+    "action_noise_inf": Case(train_args(*settings("action_noise_std=inf")), ("action_noise_std", "finite")),
+    "action_noise_huge": Case(train_args(*settings("action_noise_std=1e300")), ("action_noise_std", "[0, 100]")),
+    "action_delay_fraction": Case(train_args(*settings("action_delay_steps=1.5")), ("action_delay_steps", "integers")),
+    "action_delay_reversed": Case(train_args(*settings("action_delay_steps=3:1")), ("LOW is greater than HIGH",)),
+    "obs_delay_1e18": Case(train_args(*settings("obs_delay_steps=0:1e18")), ("obs_delay_steps", "[0, 1000]")),
+    "obs_delay_junk": Case(train_args(*settings("obs_delay_steps=soon")), ("obs_delay_steps", "LOW:HIGH")),
+    "push_force_without_body": Case(train_args(*settings("push_force=10:20")), ("push_force", "push_body")),
+    "push_body_alone": Case(train_args(*settings("push_body=pole")), ("push_body needs push_force",)),
+    "push_body_unknown": Case(
+        train_args(*settings("push_body=nosuch", "push_force=1:2", "push_interval_steps=5:9")),
+        ("no body named 'nosuch'", "pole"),
+    ),
+    "push_force_negative": Case(
+        train_args(*settings("push_body=pole", "push_force=-5:5", "push_interval_steps=5")), ("push_force", "[0, 1e6]")
+    ),
+    "push_overlapping": Case(
+        train_args(*settings("push_body=pole", "push_force=1", "push_interval_steps=5:9", "push_duration_steps=6")),
+        ("push_duration_steps (6)", "shortest push interval"),
+    ),
+    "push_on_envpool": Case(
+        train_args("--backend", "envpool", *settings("push_body=pole", "push_force=1", "push_interval_steps=5")),
+        ("pushes", "gymnasium"),
+    ),
+    "eval_perturbed_alone": Case(train_args(*settings("eval_perturbed=true")), ("eval_perturbed",)),
 }
 FLAG = {  # command-line numbers outside the config
     "train_workers_1e18": Case(train_args("--workers", str(10**18)), ("--workers", "1024")),
@@ -123,6 +154,64 @@ FLAG = {  # command-line numbers outside the config
     "robustness_count_1e8": Case(("robustness", RUN, "--vary", "gravity=-15:-5:100000000"), ("COUNT", "[2, 1000]")),
     "robustness_episodes": Case(
         ("robustness", RUN, "--vary", "gravity=-15:-5:3", "--episodes", str(10**9)), ("--episodes",)
+    ),
+    "eval_perturb_unknown_key": Case(("eval", RUN, "--perturb", "gravity=-5"), ("unknown perturbation key", "gravity")),
+    "eval_perturb_no_value": Case(("eval", RUN, "--perturb", "obs_noise_std"), ("--perturb expects KEY=VALUE",)),
+    "eval_perturb_delay_junk": Case(("eval", RUN, "--perturb", "action_delay_steps=x"), ("action_delay_steps",)),
+    "eval_perturb_noise_nan": Case(("eval", RUN, "--perturb", "obs_noise_std=nan"), ("obs_noise_std", "finite")),
+    "eval_perturb_unknown_body": Case(
+        (
+            "eval",
+            RUN,
+            "--perturb",
+            "push_body=nosuch",
+            "--perturb",
+            "push_force=1",
+            "--perturb",
+            "push_interval_steps=9",
+        ),
+        ("no body named 'nosuch'", "pole"),
+    ),
+    "eval_perturb_with_video": Case(
+        ("eval", RUN, "--perturb", "obs_noise_std=0.1", "--video", "v.mp4"), ("--video records unperturbed",)
+    ),
+    "eval_perturb_push_on_envpool": Case(
+        ("eval", RUN, "--backend", "envpool")
+        + ("--perturb", "push_body=pole", "--perturb", "push_force=1", "--perturb", "push_interval_steps=9"),
+        ("pushes", "gymnasium"),
+    ),
+    "robustness_three_axes": Case(
+        (
+            "robustness",
+            RUN,
+            "--vary",
+            "gravity=-15:-5:3",
+            "--vary",
+            "push_force=0:9:2",
+            "--vary",
+            "obs_noise_std=0:1:2",
+        ),
+        ("--vary is given 3 times",),
+    ),
+    "robustness_same_axis_twice": Case(
+        ("robustness", RUN, "--vary", "gravity=-15:-5:3", "--vary", "gravity*=1:2:2"), ("same key", "gravity")
+    ),
+    "robustness_delay_not_whole": Case(
+        ("robustness", RUN, "--vary", "action_delay_steps=0:4:4"), ("not whole numbers", "COUNT")
+    ),
+    "robustness_delay_huge": Case(
+        ("robustness", RUN, "--vary", "action_delay_steps=0:1e9:2"), ("action_delay_steps", "[0, 1000]")
+    ),
+    "robustness_vary_push_body": Case(("robustness", RUN, "--vary", "push_body=0:1:2"), ("push_body names a body",)),
+    "robustness_push_force_without_body": Case(
+        ("robustness", RUN, "--vary", "push_force=0:100:3", "--vary", "gravity=-15:-5:3"), ("push_body",)
+    ),
+    "robustness_map_too_big": Case(
+        ("robustness", RUN, "--vary", "gravity=-15:-5:1000", "--vary", "obs_noise_std=0:1:1000"),
+        ("map cells", "[4, 10000]"),
+    ),
+    "robustness_perturb_count_junk": Case(
+        ("robustness", RUN, "--vary", "obs_noise_std=0:1:many"), ("COUNT must be an integer",)
     ),
     "plot_window_huge": Case(("plot", RUN, "--window", str(10**12)), ("--window",)),
     "plot_target_nan": Case(("plot", RUN, "--target", "nan", "--out", "cmp"), ("--target", "finite")),

@@ -45,10 +45,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="KEY=VALUE",
         help="physics override on every eval env, e.g. gravity=-5 body_mass.pole*=2 (gymnasium backend)",
     )
+    add_perturb_flag(p)
     p.add_argument(
         "--backend",
         choices=["auto", "gymnasium", "envpool"],
-        help="env backend (default: the training backend; gymnasium with --physics)",
+        help="env backend (default: the training backend; gymnasium with --physics or pushes)",
     )
     p.add_argument("--video", type=Path, metavar="FILE.mp4", help="also record episode(s) to this MP4 file")
     p.add_argument("--video-episodes", type=int, default=1, metavar="N", help="episodes in the video (default 1)")
@@ -66,6 +67,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="replace --out or --video even if mjreinforce did not write it (never a run's own files)",
     )
     p.set_defaults(run=run)
+
+
+def add_perturb_flag(p: argparse.ArgumentParser) -> None:
+    """``--perturb KEY=VALUE`` (repeatable), shared with ``robustness``."""
+    p.add_argument(
+        "--perturb",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a sim-to-real perturbation on every eval env, e.g. obs_noise_std=0.05, action_delay_steps=0:2, "
+        "push_body=torso (repeatable; see docs/perturbations.md)",
+    )
 
 
 def first_run_seed(path: Path) -> int | None:
@@ -153,7 +166,9 @@ def run(args: argparse.Namespace) -> int:
     seed = DEFAULT_EVAL_SEED if args.seed is None else args.seed
     run_seed = args.run_seed if args.run_seed is not None else first_run_seed(args.path)
     trained = load_policy(args.path, seed=run_seed)
-    cfg = eval_config(trained.config, args.physics, args.backend)
+    cfg = eval_config(trained.config, args.physics, args.backend, args.perturb)
+    if args.perturb and args.video is not None:
+        raise UserError("--video records unperturbed episodes; record it in a call without --perturb")
     out = args.out or default_output(args.path)
     check_outputs(args.path, out, args.video, args.overwrite)
     print(f"checkpoint: {trained.path} (training seed {trained.seed}, {cfg.env_id})")
@@ -168,7 +183,13 @@ def run(args: argparse.Namespace) -> int:
             f"returns {', '.join(f'{r:.1f}' for r in video.returns)})"
         )
         record_outputs([video.path])
-    result = evaluate_policy(trained, args.episodes, seed, not args.stochastic, args.physics, args.backend)
+    from mjreinforce.envs.perturb_config import PUSH_BACKEND_NOTE, needs_gymnasium, perturbation_items
+
+    if args.backend in (None, "auto") and needs_gymnasium(cfg):
+        print(PUSH_BACKEND_NOTE)
+    result = evaluate_policy(
+        trained, args.episodes, seed, not args.stochastic, args.physics, args.backend, args.perturb
+    )
     summary = result.summary()
     write_json_atomic(
         out,
@@ -180,13 +201,15 @@ def run(args: argparse.Namespace) -> int:
             "eval_seed": seed,
             "deterministic": not args.stochastic,
             "physics": list(cfg.physics),
+            "perturbations": perturbation_items(cfg),
             "backend": resolve_backend(cfg),
         },
     )
     record_outputs([out])
     mode = "stochastic" if args.stochastic else "deterministic"
     physics = ", ".join(cfg.physics) or "default"
-    print(f"{summary['episodes']} episodes, {mode}, eval seed {seed}, physics: {physics}")
+    perturbed = ", ".join(perturbation_items(cfg)) or "none"
+    print(f"{summary['episodes']} episodes, {mode}, eval seed {seed}, physics: {physics}, perturbations: {perturbed}")
     for name in ("return", "length"):
         print(
             f"  {name:<6}  mean {summary[f'{name}_mean']:10.2f}  std {summary[f'{name}_std']:9.2f}  "

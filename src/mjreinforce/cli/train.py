@@ -132,6 +132,10 @@ def _run(args: argparse.Namespace) -> int:
     from mjreinforce.training.run import train  # imports torch: after the cheap checks
 
     print(overrides_line(preset, cfg.env_id, applied), flush=True)
+    from mjreinforce.envs.perturb_config import backend_note
+
+    if backend_note(cfg):
+        print(backend_note(cfg), flush=True)
     out = args.out if args.out is not None else Path("runs") / f"{preset}-{cfg.env_id}"
     if args.seeds is not None and not cfg.seeds:
         raise UserError("--seeds needs at least one seed")

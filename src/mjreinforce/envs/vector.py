@@ -18,7 +18,11 @@ import mujoco
 import numpy as np
 
 from mjreinforce.config import Config
+from mjreinforce.config_perturbations import parse_perturbations
+from mjreinforce.envs.perturb_config import batch_perturbed, needs_gymnasium
+from mjreinforce.envs.perturbed import PerturbedVecEnv
 from mjreinforce.envs.physics import make_physics_env, restore_wrapper_state, wrapper_state
+from mjreinforce.envs.pushes import push_state, restore_push_state, with_pushes
 from mjreinforce.errors import UserError
 
 # The tutorial preset deliberately uses InvertedPendulum-v4; gymnasium warns on every make() of it.
@@ -93,8 +97,9 @@ def envpool_supports(env_id: str) -> bool:
 
 def resolve_backend(cfg: Config) -> str:
     """The backend to use: ``auto`` picks envpool when installed, it knows the env id, and no
-    physics override or randomization (gymnasium-only features) is asked for."""
-    needs_gymnasium = bool(cfg.physics or cfg.randomize)
+    physics override, randomization or push (gymnasium-only features) is asked for."""
+    pushes = needs_gymnasium(cfg)
+    needs_gym = bool(cfg.physics or cfg.randomize) or pushes
     if cfg.backend == "gymnasium":
         return "gymnasium"
     if cfg.backend == "envpool":
@@ -104,10 +109,12 @@ def resolve_backend(cfg: Config) -> str:
             )
         if not envpool_supports(cfg.env_id):
             raise UserError(f"envpool cannot run {cfg.env_id}; use --backend gymnasium")
-        if needs_gymnasium:
+        if pushes:
+            raise UserError("pushes (push_body) need MuJoCo's simulator data: use --backend gymnasium or auto")
+        if needs_gym:
             raise UserError("physics overrides and randomization need the gymnasium backend")
         return "envpool"
-    if not needs_gymnasium and envpool_available() and envpool_supports(cfg.env_id):
+    if not needs_gym and envpool_available() and envpool_supports(cfg.env_id):
         return "envpool"
     return "gymnasium"
 
@@ -123,6 +130,7 @@ class GymnasiumVecEnv:
             ]
         else:
             fns = [partial(gym.make, cfg.env_id, **make_kwargs) for _ in range(num_envs)]
+        fns = with_pushes(fns, parse_perturbations(cfg).push, seed)
         mode = gym.vector.AutoresetMode.SAME_STEP
         # copy=False skips gymnasium's deepcopy of every observation; step() copies once instead.
         if cfg.env_workers > 0:
@@ -186,12 +194,14 @@ def _single_env_state(env: gym.Env) -> dict[str, Any]:
         "rng": u.np_random.bit_generator.state,
         "elapsed_steps": limit._elapsed_steps if limit is not None else None,
         "physics_wrapper": wrapper_state(env),
+        "pushes": push_state(env),
     }
 
 
 def _restore_single_env(env: gym.Env, state: dict[str, Any]) -> None:
     u: Any = env.unwrapped  # a MujocoEnv: model, data, np_random
     restore_wrapper_state(env, state["physics_wrapper"])
+    restore_push_state(env, state.get("pushes"))
     mujoco.mj_setState(u.model, u.data, np.asarray(state["mujoco"], dtype=np.float64), _INTEGRATION)
     mujoco.mj_forward(u.model, u.data)
     u.np_random.bit_generator.state = state["rng"]
@@ -240,12 +250,13 @@ class EnvpoolVecEnv:
         self.env.close()
 
 
-VecEnv = GymnasiumVecEnv | EnvpoolVecEnv
+VecEnv = GymnasiumVecEnv | EnvpoolVecEnv | PerturbedVecEnv
 
 
 def make_vec_env(cfg: Config, num_envs: int, seed: int, backend: str | None = None, **make_kwargs: Any) -> VecEnv:
-    """Build ``num_envs`` copies of ``cfg.env_id`` on ``backend`` (default: :func:`resolve_backend`)."""
+    """Build ``num_envs`` copies of ``cfg.env_id`` on ``backend`` (default: :func:`resolve_backend`), with the
+    config's observation and action noise and delays around them (:mod:`mjreinforce.envs.perturbed`)."""
     backend = backend or resolve_backend(cfg)
     if backend == "envpool":
-        return EnvpoolVecEnv(cfg, num_envs, seed, **make_kwargs)
-    return GymnasiumVecEnv(cfg, num_envs, seed, **make_kwargs)
+        return batch_perturbed(EnvpoolVecEnv(cfg, num_envs, seed, **make_kwargs), cfg, seed)
+    return batch_perturbed(GymnasiumVecEnv(cfg, num_envs, seed, **make_kwargs), cfg, seed)

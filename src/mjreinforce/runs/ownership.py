@@ -42,6 +42,7 @@ OUTPUT_FILES = frozenset(
         "summary_probability_of_improvement.csv",
         "robustness.csv",
         "robustness.md",
+        "robustness_map.csv",
     }
 )
 """File names that mjreinforce commands write into a run directory."""
@@ -52,6 +53,8 @@ OUTPUT_PATTERNS: tuple[str, ...] = (
     "comparison_*.svg",
     "robustness.png",
     "robustness.svg",
+    "robustness_map_*.png",
+    "robustness_map_*.svg",
 )
 
 
