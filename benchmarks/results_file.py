@@ -1,7 +1,8 @@
 """``benchmarks/RESULTS.md`` and the marked block another script keeps inside it.
 
-``run.py`` rewrites the whole file; ``suite_throughput.py`` and ``sb3_speed.py`` each own a block between two
-HTML-comment markers, which ``run.py`` keeps when it rewrites the rest. The markers are spelled only here.
+``run.py`` rewrites the whole file; ``suite_throughput.py``, ``sb3_speed.py`` and ``perturb_cost.py`` each own a
+block between two HTML-comment markers, which ``run.py`` keeps when it rewrites the rest. The markers are spelled
+only here.
 """
 
 from __future__ import annotations
@@ -47,5 +48,8 @@ SUITE_THROUGHPUT = MarkedBlock("suite-throughput")
 SB3_SPEED = MarkedBlock("sb3-speed")
 """The PPO side-by-side block that ``sb3_speed.py`` writes."""
 
-KEPT_BLOCKS = (SUITE_THROUGHPUT, SB3_SPEED)
+PERTURB_COST = MarkedBlock("perturb-cost")
+"""The envpool cost of noise and delays that ``perturb_cost.py`` (``run.py --only perturb``) writes."""
+
+KEPT_BLOCKS = (SUITE_THROUGHPUT, SB3_SPEED, PERTURB_COST)
 """The blocks ``run.py`` keeps when it rewrites the rest of the file."""

@@ -6,6 +6,7 @@ Usage, from the repository root (``make bench`` runs the first line)::
     .venv/bin/python -m benchmarks.run --quick               # smoke check -> /tmp/mjreinforce-bench-quick.md
     .venv/bin/python -m benchmarks.run --only throughput --out /tmp/t.md
     .venv/bin/python -m benchmarks.run --only solve --seeds 1,2 --include-tutorial
+    .venv/bin/python -m benchmarks.run --only perturb   # noise and delays on envpool, HalfCheetah -> its block
 
 Part 1 measures env steps/s side by side in this one process (raw stepping and training of the
 presets, each repeated, median reported); part 2 trains each seed until the deterministic
@@ -31,7 +32,16 @@ QUICK_SEEDS = (1,)
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="small budgets and one seed: a smoke check, not results")
-    p.add_argument("--only", choices=("throughput", "solve"), help="run only this part")
+    p.add_argument(
+        "--only",
+        choices=("throughput", "solve", "perturb"),
+        help="run only this part; perturb: the cost of noise and delays on envpool (benchmarks/perturb_cost.py), "
+        "which replaces only its own block of the report",
+    )
+    p.add_argument(
+        "--perturb-steps", type=int, help="perturb: env steps per measurement (default 100000; --quick 20000)"
+    )
+    p.add_argument("--perturb-rounds", type=int, help="perturb: rounds (default 3; --quick 1)")
     p.add_argument("--seeds", type=_seeds, help="seeds for the time-to-solve part, e.g. 1,2,3,5,8")
     p.add_argument(
         "--include-tutorial",
@@ -74,11 +84,18 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message=".*is out of date.*")
     from benchmarks import plan, report  # after pinning: they import numpy, torch and envpool
 
+    out = args.out or (DEFAULT_QUICK_OUT if args.quick else RESULTS)
+    if args.only == "perturb":
+        from benchmarks import perturb_cost
+
+        steps = args.perturb_steps or (20_000 if args.quick else 100_000)
+        rounds = args.perturb_rounds or (1 if args.quick else 3)
+        command = f"python -m benchmarks.run --only perturb --perturb-steps {steps} --perturb-rounds {rounds}"
+        return perturb_cost.run(out, core, "HalfCheetah-v5", steps, rounds, command)
     budgets = plan.QUICK if args.quick else plan.FULL
     if args.repeats is not None:
         budgets = budgets.with_repeats(args.repeats)
     seeds = args.seeds or (QUICK_SEEDS if args.quick else FULL_SEEDS)
-    out = args.out or (DEFAULT_QUICK_OUT if args.quick else RESULTS)
     meta = machine.machine_and_versions(core)
     results = report.Results(meta=meta, quick=args.quick, budgets=budgets)
     if args.only in (None, "throughput"):

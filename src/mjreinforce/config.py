@@ -18,7 +18,8 @@ from typing import Any, Literal
 import tomli_w
 
 from mjreinforce.config_bounds import BATCH_BOUND, BOUNDS, LENGTH_BOUNDS, LOG_STD_MAX, LOG_STD_MIN, check_number
-from mjreinforce.config_coercion import coerce_to, did_you_mean
+from mjreinforce.config_coercion import check_toml_value, check_type, coerce_to, did_you_mean
+from mjreinforce.config_perturbations import check_perturbations, raw_value
 from mjreinforce.errors import UserError, one_line
 from mjreinforce.files import atomic_write
 
@@ -55,7 +56,7 @@ class Config:
     env_module: str | None = None
     """The module that registers ``env_id`` (gymnasium's ``module:EnvId``: ``env_id = "mypkg.envs:MyRobot-v0"`` or
     ``--env mypkg.envs:MyRobot-v0`` sets both); imported before the env is made. None: an env registered already."""
-    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    env_kwargs: dict[str, Any] = field(default_factory=dict, hash=False)  # a dict: left out of hash(cfg), kept in ==
     """Arguments of the env's constructor, e.g. ``{ctrl_cost_weight = 1e-3, xml_file = "my_hopper.xml"}`` (a TOML
     table; ``--env-kwarg KEY=VALUE``); checked against its signature. ``train`` stores ``xml_file`` absolute."""
     xml_file_sha256: str | None = None
@@ -165,6 +166,33 @@ class Config:
     vf_coef: float = 0.5
     """Weight of the value loss in the joint loss; it matters through the joint gradient-norm clip."""
 
+    # --- sim-to-real perturbations (unset: none; docs/perturbations.md) -----
+    obs_noise_std: tuple[float, ...] | None = None
+    """Gaussian noise added to the observation the policy (and the normalizer) sees, not to rewards: one std
+    for every dimension or one per dimension, in raw observation units; both backends."""
+    action_noise_std: float | None = None
+    """Gaussian noise added to the action before it is clipped to the action box, its std in units of the
+    box's half-width; both backends."""
+    action_delay_steps: str | None = None
+    """The env applies the action chosen k steps earlier: ``"k"`` or ``"lo:hi"`` (drawn per episode and env);
+    the queue starts each episode filled with zero actions; both backends."""
+    obs_delay_steps: str | None = None
+    """The policy sees the observation of k steps earlier: ``"k"`` or ``"lo:hi"`` (drawn per episode and env);
+    the queue starts each episode filled with zeros; both backends."""
+    push_body: str | None = None
+    """Random pushes: a horizontal force of random direction on this body (its MJCF name) through MuJoCo's
+    ``xfrc_applied``; needs ``push_force`` and ``push_interval_steps``, and the gymnasium backend."""
+    push_force: str | None = None
+    """Magnitude of each push in newtons, ``"lo:hi"`` (drawn per push) or one number."""
+    push_interval_steps: str | None = None
+    """Env steps from the start of one push to the start of the next (the first: from the episode's start),
+    ``"lo:hi"`` (drawn per push) or one number."""
+    push_duration_steps: int | None = None
+    """Env steps each push lasts (unset: 1); at most the shortest interval."""
+    eval_perturbed: bool | None = None
+    """True: the evaluations during training see the perturbations too (drawn from the evaluation envs' seeds);
+    unset or false: they run unperturbed, as they run without physics randomization."""
+
     # --- evaluation, logging, checkpoints ----------------------------------
     eval_every_steps: int = 0
     """Deterministic evaluation every this many env steps (at the first update at or past each multiple,
@@ -182,6 +210,16 @@ class Config:
     """Write TensorBoard event files per seed."""
     torch_threads: int = 1
     """torch intra-op threads per process; parallelism comes from processes."""
+
+    def __post_init__(self) -> None:
+        """Every field of the declared type (a hand-made ``Config(...)`` or ``dataclasses.replace`` too): a list
+        becomes a tuple and an int a float; a wrong type is a one-line UserError naming the field. Ranges and
+        the rules between fields are :func:`validate`'s."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            checked = check_type(f.name, _HINTS[f.name], value)
+            if checked is not value:
+                object.__setattr__(self, f.name, checked)  # critical: frozen; only normalizes, never changes a value
 
     # --- derived ------------------------------------------------------------
     @property
@@ -214,6 +252,8 @@ class Config:
         return "REINFORCE"
 
 
+_HINTS = typing.get_type_hints(Config)
+"""The fields' resolved type hints (``from __future__ import annotations`` leaves the annotations strings)."""
 FIELD_NAMES = tuple(f.name for f in fields(Config))
 _DEFAULTS = {f.name: f.default for f in fields(Config)}
 
@@ -251,6 +291,7 @@ def validate(cfg: Config) -> Config:
         raise UserError("accept_zero_bootstrap applies only without a critic (use_critic = false)")
     _check_algorithm(cfg)
     _check_env_source(cfg)
+    check_perturbations(cfg)
     if cfg.target_return is not None and not cfg.evaluates:
         raise UserError("target_return needs eval_every_steps > 0 (evaluation decides when the target is reached)")
     return cfg
@@ -290,6 +331,8 @@ def _check_env_source(cfg: Config) -> None:
     bad = [key for key in cfg.env_kwargs if not (isinstance(key, str) and key.isidentifier())]
     if bad:
         raise UserError(f"env_kwargs keys must be argument names, got {bad[0]!r}")
+    for key, value in cfg.env_kwargs.items():  # also when given in Python, not through TOML
+        check_toml_value(f"env_kwargs.{key}", value)
     if cfg.xml_file_sha256 is not None and "xml_file" not in cfg.env_kwargs:
         raise UserError("xml_file_sha256 is set but env_kwargs has no xml_file")
     sha = cfg.xml_file_sha256
@@ -314,12 +357,9 @@ def _check_bounds(cfg: Config) -> None:
 # --------------------------------------------------------------------------
 # Raw values (TOML or --set strings): coerced to the field types by config_coercion
 # --------------------------------------------------------------------------
-_HINTS = typing.get_type_hints(Config)
-
-
 def _coerce(name: str, value: Any) -> Any:
     """Convert a TOML value or a ``--set`` string to the declared type of ``name``."""
-    return coerce_to(name, _HINTS[name], value)
+    return coerce_to(name, _HINTS[name], raw_value(name, value))
 
 
 def check_field(name: str, value: Any) -> Any:

@@ -93,6 +93,10 @@ BOUNDS: dict[str, Bound] = {
     "log_every_episodes": Bound(1, 10**10, "episodes between progress lines"),
     "checkpoint_every": _UPDATES,
     "torch_threads": Bound(1, 1024, "threads per process"),
+    # sim-to-real perturbations (the K / LOW:HIGH keys are in SPEC_BOUNDS)
+    "obs_noise_std": Bound(0.0, 1e6, "each std, in raw observation units"),
+    "action_noise_std": Bound(0.0, 100.0, "a std in units of the action box's half-width"),
+    "push_duration_steps": Bound(1, 10**9, "env steps a push lasts"),
 }
 """Config field -> its bound (for a list field: the bound of each element)."""
 
@@ -102,8 +106,17 @@ LENGTH_BOUNDS: dict[str, Bound] = {
     "physics": Bound(0, 1024, "physics overrides"),
     "randomize": Bound(0, 1024, "randomized physics values"),
     "env_kwargs": Bound(0, 1024, "arguments of the env's constructor"),
+    "obs_noise_std": Bound(1, 100_000, "one std for every dimension, or one per dimension"),
 }
 """List config field -> the bound on its number of elements."""
+
+SPEC_BOUNDS: dict[str, Bound] = {
+    "action_delay_steps": Bound(0, 1000, "env steps of latency, K or each end of LOW:HIGH"),
+    "obs_delay_steps": Bound(0, 1000, "env steps of latency, K or each end of LOW:HIGH"),
+    "push_force": Bound(0.0, 1e6, "newtons, F or each end of LOW:HIGH"),
+    "push_interval_steps": Bound(1, 10**9, "env steps between push starts, K or each end of LOW:HIGH"),
+}
+"""Perturbation keys written ``K`` or ``LOW:HIGH`` -> the bound of each of their numbers."""
 
 BATCH_BOUND = Bound(0, 10_000_000, "the env steps of one update, held in memory at once")
 """The bound of ``rollout_steps * num_envs``."""
@@ -118,6 +131,7 @@ CLI_BOUNDS: dict[str, Bound] = {
     "--window": Bound(1, 1_000_000, "episodes in the moving window"),
     "--target": Bound(-1e12, 1e12, "a finite return"),
     "COUNT": Bound(2, 1000, "points of a robustness grid"),
+    "map cells": Bound(4, 10_000, "cells of a two-dimensional robustness map, COUNT x COUNT"),
     "grid points": Bound(1, 10_000, "config points of a grid sweep; --allow-large lifts it"),
     "num_samples": Bound(1, 10_000, "config points of a random sweep; --allow-large lifts it"),
 }
@@ -140,9 +154,11 @@ def check_cli(flag: str, value: float | None) -> None:
 
 
 def limit_rows() -> list[tuple[str, str, str]]:
-    """``(value, range, why)`` for every bound: :data:`BOUNDS`, :data:`LENGTH_BOUNDS`, the batch and
-    :data:`CLI_BOUNDS` (the Limits table of docs/configuration.md: :func:`mjreinforce.analysis.tables.limits_table`)."""
+    """``(value, range, why)`` for every bound: :data:`BOUNDS`, :data:`SPEC_BOUNDS`, :data:`LENGTH_BOUNDS`, the
+    batch and :data:`CLI_BOUNDS` (the Limits table of docs/configuration.md:
+    :func:`mjreinforce.analysis.tables.limits_table`)."""
     rows = []
-    for title, table in (("", BOUNDS), ("number of ", LENGTH_BOUNDS), ("", {"rollout_steps * num_envs": BATCH_BOUND})):
+    tables = (("", BOUNDS), ("", SPEC_BOUNDS), ("number of ", LENGTH_BOUNDS))
+    for title, table in (*tables, ("", {"rollout_steps * num_envs": BATCH_BOUND})):
         rows += [(f"{title}`{name}`", b.interval(), b.why) for name, b in table.items()]
     return rows + [(f"`{name}`", b.interval(), b.why) for name, b in CLI_BOUNDS.items()]

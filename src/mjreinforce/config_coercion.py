@@ -6,16 +6,22 @@ array string or a comma-separated string, ``dict[str, Any]`` a table of TOML val
 string), and ``bool``/``int``/``float``/``str`` their usual spellings (an int may be written as an integral
 float, ``1e5``). Floats must be finite: NaN, ``inf`` and overflows such as ``1e400`` are refused here; ranges
 are checked by :func:`mjreinforce.config.validate`. A bad value is a one-line :class:`UserError`.
+
+:func:`check_type` is the strict counterpart for values given in Python (``Config(...)``,
+``dataclasses.replace``): no strings are parsed, a list is accepted where a tuple is meant (and converted), an
+int where a float is meant (converted), any other type is a one-line UserError naming the field. It is driven by
+the type hint too, so a new field of type ``str``, ``dict[str, Any]`` or ``X | None`` needs no code here.
 """
 
 from __future__ import annotations
 
 import difflib
 import math
+import numbers
 import tomllib
 import types
 import typing
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 from mjreinforce.errors import UserError, shown
@@ -121,6 +127,59 @@ def _to_float(name: str, value: Any, what: str = "a number") -> float:
     if not math.isfinite(as_float):
         raise UserError(f"{name} must be a finite number, got {shown(value)}")
     return as_float
+
+
+def check_type(name: str, hint: Any, value: Any) -> Any:
+    """``value`` given in Python for the field ``name`` of type ``hint``, normalized (a list to a tuple, an int to a
+    float, a numpy scalar to its Python type, a mapping to a dict), or a one-line UserError naming the field.
+
+    Unlike :func:`coerce_to`, strings are never parsed: ``learning_rate="0.01"`` is a wrong type. Ranges and
+    finiteness are :func:`mjreinforce.config.validate`'s.
+    """
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return check_type(name, inner, value)
+    if origin is Literal:
+        if not any(type(value) is type(a) and value == a for a in args):
+            raise UserError(f"{name} must be one of {', '.join(map(str, args))}; got {_typed(value)}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise UserError(f"{name} must be a tuple (or list) of {_kind(args[0], plural=True)}, got {_typed(value)}")
+        return tuple(check_type(f"{name}[{i}]", args[0], v) for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+            raise UserError(f"{name} must be a dict with string keys, got {_typed(value)}")
+        return {k: check_type(f"{name}[{k!r}]", args[1] if args else Any, v) for k, v in value.items()}
+    ok = {
+        bool: isinstance(value, bool),
+        int: isinstance(value, numbers.Integral) and not isinstance(value, bool),
+        float: isinstance(value, numbers.Real) and not isinstance(value, bool),
+        str: isinstance(value, str),
+    }
+    if hint not in ok:
+        raise TypeError(f"unsupported config type {hint} for {name}")  # a bug, not user input
+    if not ok[hint]:
+        raise UserError(f"{name} must be {_kind(hint)}, got {_typed(value)}")
+    return hint(value) if type(value) is not hint else value
+
+
+def _kind(hint: Any, plural: bool = False) -> str:
+    """How an error message names a type: ``an integer``, ``a number``, ``true or false``, ``a string``
+    (``integers``, ``numbers``, ... with ``plural``)."""
+    names = {bool: ("true or false", "booleans"), int: ("an integer", "integers"), float: ("a number", "numbers")}
+    names[str] = ("a string", "strings")
+    return names.get(hint, (str(hint), str(hint)))[plural]
+
+
+def _typed(value: Any) -> str:
+    """``'0.01' of type str``: the value as the message shows it, and its type."""
+    return f"{shown(value)} of type {type(value).__name__}"
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:

@@ -10,17 +10,21 @@ process (:data:`IN_A_PROCESS`), the others would only pay for another interprete
 Classes: ``config`` non-finite and absurd config values (every float field family, huge counts), ``flag``
 command-line numbers that bypass the config, ``sweep`` sweep files, ``corrupt`` damaged files in a run
 directory (plot, eval, robustness, train --resume), ``os`` places that cannot be written (a file where a
-directory must go, a directory where a file must go, a read-only mount), ``env`` env arguments, user env modules,
-custom model files (missing, unparsable, changed since training) and MuJoCo-only features on other envs,
-``export`` what ``mjreinforce export`` is given to load and where it is told to write.
+directory must go, a directory where a file must go, a read-only mount), ``outputs`` output flags (``eval --out``,
+``--video``, ``robustness --out``, ``plot --out``) aimed at a run's, sweep's or benchmark's own files, at another
+run's directory, or at a file mjreinforce did not write, ``env`` env arguments, user env modules, custom model
+files (missing, unparsable, changed since training) and MuJoCo-only features on other envs, ``export`` what
+``mjreinforce export`` is given to load and where it is told to write.
 Beyond the corpus: a diverging run, a full disk and read-only output directories.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
+import shutil
 import subprocess
 import textwrap
 from pathlib import Path
@@ -28,9 +32,14 @@ from pathlib import Path
 import gymnasium.envs.mujoco
 import pytest
 
-from conftest import WD, Case, copies_of, selected_cases
+from conftest import WD, Case, copies_of, selected_cases, snapshot
+from mjreinforce.cli.plot import comparison_names
+from mjreinforce.cli.robustness import OUTPUT_NAMES as ROBUSTNESS_FILES
 from mjreinforce.config import load_preset, with_overrides
 from mjreinforce.runs.checkpoint_dir import latest_checkpoint
+from mjreinforce.runs.lock import LOCK_NAME
+from mjreinforce.runs.outputs import written_by_mjreinforce
+from mjreinforce.runs.ownership import MARKER_NAME, OUTPUTS_MANIFEST
 from mjreinforce.training.run import train
 
 RUN = "run"  # the case's copy of a small trained run, inside its working directory
@@ -105,6 +114,37 @@ CONFIG = {  # non-finite floats, every float field family; huge counts and sizes
     "eval_every_steps_1e18": Case(train_args(*settings("eval_every_steps=1e18")), ("eval_every_steps", "[0, 1e12]")),
     "torch_threads_1e18": Case(train_args(*settings("torch_threads=1e18")), ("torch_threads",)),
     "int_of_5000_digits": Case(train_args(*settings("num_envs=" + "9" * 5000)), ("num_envs",)),
+    # sim-to-real perturbations
+    "obs_noise_nan": Case(train_args(*settings("obs_noise_std=nan")), ("obs_noise_std", "finite")),
+    "obs_noise_negative": Case(train_args(*settings("obs_noise_std=0.1,-1")), ("obs_noise_std[1]", "[0, 1e6]")),
+    "obs_noise_wrong_length": Case(
+        train_args("--env", "InvertedPendulum-v5", *settings("obs_noise_std=0.1,0.1")),
+        ("obs_noise_std has 2 numbers", "4 observation dimensions"),
+    ),
+    "action_noise_inf": Case(train_args(*settings("action_noise_std=inf")), ("action_noise_std", "finite")),
+    "action_noise_huge": Case(train_args(*settings("action_noise_std=1e300")), ("action_noise_std", "[0, 100]")),
+    "action_delay_fraction": Case(train_args(*settings("action_delay_steps=1.5")), ("action_delay_steps", "integers")),
+    "action_delay_reversed": Case(train_args(*settings("action_delay_steps=3:1")), ("LOW is greater than HIGH",)),
+    "obs_delay_1e18": Case(train_args(*settings("obs_delay_steps=0:1e18")), ("obs_delay_steps", "[0, 1000]")),
+    "obs_delay_junk": Case(train_args(*settings("obs_delay_steps=soon")), ("obs_delay_steps", "LOW:HIGH")),
+    "push_force_without_body": Case(train_args(*settings("push_force=10:20")), ("push_force", "push_body")),
+    "push_body_alone": Case(train_args(*settings("push_body=pole")), ("push_body needs push_force",)),
+    "push_body_unknown": Case(
+        train_args(*settings("push_body=nosuch", "push_force=1:2", "push_interval_steps=5:9")),
+        ("no body named 'nosuch'", "pole"),
+    ),
+    "push_force_negative": Case(
+        train_args(*settings("push_body=pole", "push_force=-5:5", "push_interval_steps=5")), ("push_force", "[0, 1e6]")
+    ),
+    "push_overlapping": Case(
+        train_args(*settings("push_body=pole", "push_force=1", "push_interval_steps=5:9", "push_duration_steps=6")),
+        ("push_duration_steps (6)", "shortest push interval"),
+    ),
+    "push_on_envpool": Case(
+        train_args("--backend", "envpool", *settings("push_body=pole", "push_force=1", "push_interval_steps=5")),
+        ("pushes", "gymnasium"),
+    ),
+    "eval_perturbed_alone": Case(train_args(*settings("eval_perturbed=true")), ("eval_perturbed",)),
 }
 FLAG = {  # command-line numbers outside the config
     "train_workers_1e18": Case(train_args("--workers", str(10**18)), ("--workers", "1024")),
@@ -117,6 +157,64 @@ FLAG = {  # command-line numbers outside the config
     "robustness_count_1e8": Case(("robustness", RUN, "--vary", "gravity=-15:-5:100000000"), ("COUNT", "[2, 1000]")),
     "robustness_episodes": Case(
         ("robustness", RUN, "--vary", "gravity=-15:-5:3", "--episodes", str(10**9)), ("--episodes",)
+    ),
+    "eval_perturb_unknown_key": Case(("eval", RUN, "--perturb", "gravity=-5"), ("unknown perturbation key", "gravity")),
+    "eval_perturb_no_value": Case(("eval", RUN, "--perturb", "obs_noise_std"), ("--perturb expects KEY=VALUE",)),
+    "eval_perturb_delay_junk": Case(("eval", RUN, "--perturb", "action_delay_steps=x"), ("action_delay_steps",)),
+    "eval_perturb_noise_nan": Case(("eval", RUN, "--perturb", "obs_noise_std=nan"), ("obs_noise_std", "finite")),
+    "eval_perturb_unknown_body": Case(
+        (
+            "eval",
+            RUN,
+            "--perturb",
+            "push_body=nosuch",
+            "--perturb",
+            "push_force=1",
+            "--perturb",
+            "push_interval_steps=9",
+        ),
+        ("no body named 'nosuch'", "pole"),
+    ),
+    "eval_perturb_with_video": Case(
+        ("eval", RUN, "--perturb", "obs_noise_std=0.1", "--video", "v.mp4"), ("--video records unperturbed",)
+    ),
+    "eval_perturb_push_on_envpool": Case(
+        ("eval", RUN, "--backend", "envpool")
+        + ("--perturb", "push_body=pole", "--perturb", "push_force=1", "--perturb", "push_interval_steps=9"),
+        ("pushes", "gymnasium"),
+    ),
+    "robustness_three_axes": Case(
+        (
+            "robustness",
+            RUN,
+            "--vary",
+            "gravity=-15:-5:3",
+            "--vary",
+            "push_force=0:9:2",
+            "--vary",
+            "obs_noise_std=0:1:2",
+        ),
+        ("--vary is given 3 times",),
+    ),
+    "robustness_same_axis_twice": Case(
+        ("robustness", RUN, "--vary", "gravity=-15:-5:3", "--vary", "gravity*=1:2:2"), ("same key", "gravity")
+    ),
+    "robustness_delay_not_whole": Case(
+        ("robustness", RUN, "--vary", "action_delay_steps=0:4:4"), ("not whole numbers", "COUNT")
+    ),
+    "robustness_delay_huge": Case(
+        ("robustness", RUN, "--vary", "action_delay_steps=0:1e9:2"), ("action_delay_steps", "[0, 1000]")
+    ),
+    "robustness_vary_push_body": Case(("robustness", RUN, "--vary", "push_body=0:1:2"), ("push_body names a body",)),
+    "robustness_push_force_without_body": Case(
+        ("robustness", RUN, "--vary", "push_force=0:100:3", "--vary", "gravity=-15:-5:3"), ("push_body",)
+    ),
+    "robustness_map_too_big": Case(
+        ("robustness", RUN, "--vary", "gravity=-15:-5:1000", "--vary", "obs_noise_std=0:1:1000"),
+        ("map cells", "[4, 10000]"),
+    ),
+    "robustness_perturb_count_junk": Case(
+        ("robustness", RUN, "--vary", "obs_noise_std=0:1:many"), ("COUNT must be an integer",)
     ),
     "plot_window_huge": Case(("plot", RUN, "--window", str(10**12)), ("--window",)),
     "plot_target_nan": Case(("plot", RUN, "--target", "nan", "--out", "cmp"), ("--target", "finite")),
@@ -232,7 +330,7 @@ OS = {  # places that cannot be written
     "train_out_under_a_file": Case(train_args("--out", f"{FILE}/run"), (FILE, "Not a directory")),
     "train_out_is_a_file": Case(train_args("--out", FILE), (FILE, "not a directory")),
     "train_config_is_a_dir": Case(train_args("--config", RUN), (RUN, "Is a directory")),
-    "eval_out_is_a_dir": Case(("eval", RUN, "--episodes", "1", "--out", RUN), (RUN, "Is a directory")),
+    "eval_out_is_a_dir": Case(("eval", RUN, "--episodes", "1", "--out", RUN), (RUN, "is a directory", "--out")),
     "eval_out_under_a_file": Case(
         ("eval", RUN, "--episodes", "1", "--out", f"{FILE}/e.json"), (FILE, "Not a directory")
     ),
@@ -254,6 +352,92 @@ OS = {  # places that cannot be written
         ("robustness", RUN, "--vary", "gravity=-15:-5:3", "--out", f"{RO}/r"), (f"{RO}/r", "Read-only")
     ),
 }
+
+OTHER, SWEEP_DIR, BENCH = "other", "sweep", "bench"  # another run, a sweep and a benchmark beside the run
+CELL = f"{BENCH}/vpg-InvertedPendulum-v5"
+
+
+def _other(wd: Path) -> None:
+    shutil.copytree(wd / RUN, wd / OTHER, symlinks=True)
+
+
+def _sweep(wd: Path) -> None:
+    """A sweep directory as ``mjreinforce sweep`` leaves it, its one trial's seed the run's seed."""
+    shutil.copytree(wd / RUN / "seed_1", wd / SWEEP_DIR / "trial_0" / "seed_1")
+    for name, data in (("sweep_results.csv", b"point,metric\n0,7.0\n"), ("summary.json", b"{}\n"), (LOCK_NAME, b"")):
+        (wd / SWEEP_DIR / name).write_bytes(data)
+    shutil.copy(wd / RUN / "config.toml", wd / SWEEP_DIR / "best_config.toml")
+
+
+def _benchmark(wd: Path) -> None:
+    """A benchmark directory as ``mjreinforce benchmark`` leaves it, with the run as its one cell."""
+    shutil.copytree(wd / RUN, wd / CELL, symlinks=True)
+    for name in ("benchmark.csv", "benchmark.md", "summary.json", LOCK_NAME):
+        (wd / BENCH / name).write_bytes(b"")
+
+
+def _edited_after_writing(wd: Path) -> None:
+    """``e.json`` listed in the manifest with the sha256 of what was written, then edited."""
+    (wd / "e.json").write_bytes(b'{"a": 2}\n')
+    files = {"e.json": hashlib.sha256(b'{"a": 1}\n').hexdigest()}
+    (wd / OUTPUTS_MANIFEST).write_text(json.dumps({"format": 1, "files": files}))
+
+
+def eval_out(out: str, *fragments: str, **case: object) -> Case:
+    return Case(("eval", RUN, "--episodes", "1", "--out", out), fragments, **case)  # type: ignore[arg-type]
+
+
+def eval_video(video: str, *fragments: str, **case: object) -> Case:
+    args = ("eval", RUN, "--episodes", "1", "--out", "e.json", "--video", video)
+    return Case(args, ("--video", *fragments), **case)  # type: ignore[arg-type]
+
+
+ROB = ("robustness", RUN, "--vary", "gravity=-15:-5:3", "--episodes", "1", "--out")
+NOT_READ = "does not read; choose another --out"
+NOT_OURS = ("exists and mjreinforce did not write it", "--overwrite")
+OUTPUTS = {  # output flags never land on a run's, sweep's or benchmark's own files, another run or a foreign file
+    "eval_out_is_a_seeds_table": eval_out(f"{RUN}/seed_1/episodes.csv", "refusing to write", "inside its own seed_1/"),
+    "eval_out_is_a_checkpoint_pointer": eval_out(f"{RUN}/seed_1/checkpoints/latest.json", "inside its own seed_1/"),
+    "eval_out_is_the_config": eval_out(f"{RUN}/config.toml", f"{RUN}/config.toml", "one of its own files"),
+    "eval_out_is_the_summary": eval_out(f"{RUN}/summary.json", "one of its own files"),
+    "eval_out_is_the_marker": eval_out(f"{RUN}/{MARKER_NAME}", "one of its own files"),
+    "eval_out_is_the_lock": eval_out(f"{RUN}/{LOCK_NAME}", "one of its own files"),
+    "eval_out_is_the_config_with_overwrite": Case(
+        ("eval", RUN, "--episodes", "1", "--out", f"{RUN}/config.toml", "--overwrite"), ("one of its own files",)
+    ),
+    "eval_out_is_a_new_seed_dir": eval_out(f"{RUN}/seed_9/e.json", "inside its own seed_9/"),
+    "eval_out_is_the_manifest": eval_out(OUTPUTS_MANIFEST, "list of written files"),
+    "eval_out_in_another_run": eval_out(f"{OTHER}/eval.json", f"{WD}/{OTHER}", NOT_READ, setup=_other),
+    "eval_out_in_another_runs_seed_dir": eval_out(f"{OTHER}/seed_1/e.json", "inside its own seed_1/", setup=_other),
+    "eval_out_is_a_sweeps_results": eval_out(f"{SWEEP_DIR}/sweep_results.csv", "one of its own files", setup=_sweep),
+    "eval_out_in_a_sweeps_trial": eval_out(
+        f"{SWEEP_DIR}/trial_0/seed_1/episodes.csv", "inside its own trial_0/", setup=_sweep
+    ),
+    "eval_out_is_a_benchmarks_table": eval_out(f"{BENCH}/benchmark.csv", "one of its own files", setup=_benchmark),
+    "eval_out_in_a_benchmark_cell": eval_out(f"{CELL}/eval.json", f"{WD}/{CELL}", NOT_READ, setup=_benchmark),
+    "eval_out_not_written_by_mjreinforce": eval_out("e.json", "e.json", *NOT_OURS, files=(("e.json", b"{}\n"),)),
+    "eval_out_edited_since_written": eval_out("e.json", "e.json", *NOT_OURS, setup=_edited_after_writing),
+    "eval_out_is_a_symlink": eval_out(
+        "e.json", *NOT_OURS, setup=lambda wd: (wd / "e.json").symlink_to(wd / RUN / "seed_1" / "episodes.csv")
+    ),
+    "eval_video_not_written_by_mjreinforce": eval_video("v.mp4", "v.mp4", *NOT_OURS, files=(("v.mp4", b"mine"),)),
+    "eval_video_in_a_seed_dir": eval_video(f"{RUN}/seed_1/v.mp4", "inside its own seed_1/"),
+    "eval_video_in_another_run": eval_video(f"{OTHER}/v.mp4", "does not read", setup=_other),
+    "eval_video_is_out": Case(
+        ("eval", RUN, "--episodes", "1", "--out", "v.mp4", "--video", "v.mp4"), ("--out and --video", "v.mp4")
+    ),
+    "robustness_out_is_a_seed_dir": Case((*ROB, f"{RUN}/seed_1"), ("robustness.csv", "inside its own seed_1/")),
+    "robustness_out_is_another_run": Case((*ROB, OTHER), (f"{WD}/{OTHER}", NOT_READ), setup=_other),
+    "robustness_out_not_written_by_mjreinforce": Case(
+        (*ROB, "r"), ("r/robustness.md", *NOT_OURS), (("r/robustness.md", b"# my notes\n"),)
+    ),
+    "plot_out_is_another_run": Case(("plot", RUN, "--out", OTHER), ("comparison_episodes.png", NOT_READ), setup=_other),
+    "plot_out_is_a_seed_dir": Case(("plot", RUN, "--out", f"{RUN}/seed_1"), ("inside its own seed_1/",)),
+    "plot_out_not_written_by_mjreinforce": Case(
+        ("plot", RUN, "--out", "cmp"), ("cmp/summary.md", *NOT_OURS), (("cmp/summary.md", b"# mine\n"),)
+    ),
+}
+
 
 HOPPER_XML = Path(gymnasium.envs.mujoco.__file__).parent / "assets" / "hopper.xml"
 BROKEN_MODULE = b"import gymnasium\n1 / 0\n"  # fails while it registers
@@ -404,17 +588,32 @@ EXPORT = {  # mjreinforce export: what it loads and where it writes
     "out_is_a_directory": export_case((RUN, "--out", RUN), "is a directory"),
     "out_is_the_runs_config": export_case((RUN, "--out", f"{RUN}/config.toml", "--overwrite"), "one of its own files"),
     "out_in_a_seed_dir": export_case((RUN, "--out", f"{RUN}/seed_1/p.onnx"), "inside its own seed_1/"),
+    "out_in_another_run": Case(
+        ("export", RUN, "--out", "other/p.onnx"),
+        ("other", "that this command does not read"),
+        setup=lambda wd: shutil.copytree(wd / RUN, wd / "other"),
+    ),
     "no_out": export_case((RUN,), "--out"),
 }
 
 
-KINDS = {"config": CONFIG, "flag": FLAG, "sweep": SWEEP, "corrupt": CORRUPT, "os": OS, "env": ENV, "export": EXPORT}
+KINDS = {
+    "config": CONFIG,
+    "flag": FLAG,
+    "sweep": SWEEP,
+    "corrupt": CORRUPT,
+    "os": OS,
+    "outputs": OUTPUTS,
+    "env": ENV,
+    "export": EXPORT,
+}
 IN_A_PROCESS = (
     "config-toml_nan",
     "flag-eval_seed_2_40",
     "sweep-sweep_grid_nan",
     "corrupt-eval_latest_junk",
     "os-eval_out_under_a_file",
+    "outputs-eval_out_is_a_seeds_table",
     "env-module_missing",
     "export-damaged_checkpoint",
 )
@@ -444,9 +643,16 @@ def _with_read_only_dir(case: Case, ro: Path) -> Case:
 
 
 @pytest.fixture(scope="module")
-def outcomes(bad_inputs, request, tmp_path_factory: pytest.TempPathFactory, read_only_dir: Path | None) -> dict:
-    template = tmp_path_factory.mktemp("template") / RUN
-    _make_template(template)
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / RUN
+    _make_template(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def outcomes(
+    bad_inputs, request, template: Path, tmp_path_factory: pytest.TempPathFactory, read_only_dir: Path | None
+) -> dict:
     cases = {
         name: _with_read_only_dir(case, read_only_dir) if read_only_dir else case
         for name, case in selected_cases(request, CASES).items()
@@ -464,6 +670,49 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(name: str, outcomes: d
     if name not in outcomes["cases"]:
         pytest.skip(NEEDS_RO)
     bad_inputs.check(outcomes["cases"][name], outcomes["outcomes"][name])
+
+
+# --------------------------------------------------------------------------
+# Outputs that get through: beside a run's records, replacing what mjreinforce wrote, --overwrite
+# --------------------------------------------------------------------------
+def _records(run: Path) -> dict[str, tuple]:
+    """What ``train`` keeps in ``run``: everything but the output commands' files."""
+    products = {"eval.json", OUTPUTS_MANIFEST, *ROBUSTNESS_FILES}
+    return {k: v for k, v in snapshot(run).items() if k not in products}
+
+
+def test_outputs_land_beside_the_runs_records_and_replace_only_what_mjreinforce_wrote(
+    cli, template: Path, tmp_path: Path
+) -> None:
+    run = tmp_path / RUN
+    shutil.copytree(template, run, symlinks=True)
+    records = _records(run)
+    ok = lambda *args: cli.main(*args, cwd=tmp_path)  # noqa: E731
+    checkpoint = str(latest_checkpoint(run / "seed_1"))
+    for source in (RUN, RUN, f"{RUN}/seed_1", checkpoint):  # each default: eval.json in the run directory
+        proc = ok("eval", source, "--episodes", "1")
+        assert proc.returncode == 0 and f"wrote {run / 'eval.json'}" in proc.stdout, proc.stderr
+    assert json.loads((run / "eval.json").read_text())["checkpoint"] == checkpoint
+    # a file of the user's needs --overwrite; once mjreinforce wrote it, it is replaced without
+    (tmp_path / "mine.json").write_text("{}\n")
+    assert ok("eval", RUN, "--episodes", "1", "--out", "mine.json").returncode == 2
+    assert (tmp_path / "mine.json").read_text() == "{}\n"
+    for extra in (("--overwrite",), ()):
+        assert ok("eval", RUN, "--episodes", "1", "--out", "mine.json", *extra).returncode == 0
+    assert written_by_mjreinforce(tmp_path / "mine.json")
+    # robustness and plot write exactly the files their guards checked, and may write them again
+    for _ in range(2):
+        assert ok("robustness", f"{RUN}/seed_1", "--vary", "gravity=-12:-8:2", "--episodes", "1").returncode == 0
+        assert ok("plot", RUN, "--out", "cmp").returncode == 0
+    assert sorted(p.name for p in (tmp_path / "cmp").iterdir()) == sorted(
+        [OUTPUTS_MANIFEST, *comparison_names("episodes")]
+    )
+    assert set(ROBUSTNESS_FILES) <= {p.name for p in run.iterdir()}
+    assert _records(run) == records  # the tables, checkpoints, config, summaries and marker: byte-identical
+    # what the output commands wrote into the run is the run's own: --overwrite still replaces the run
+    settings_ = {"total_episodes": 1, "seeds": "1", "tensorboard": "false"}
+    train(with_overrides(load_preset("tutorial"), settings_), run, overwrite=True, quiet=True, plot=False)
+    assert not (run / "eval.json").exists() and not (run / OUTPUTS_MANIFEST).exists()
 
 
 # --------------------------------------------------------------------------

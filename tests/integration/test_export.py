@@ -29,7 +29,7 @@ import mjreinforce
 from mjreinforce.cli import main
 from mjreinforce.config import load_preset, with_overrides
 from mjreinforce.runs import checkpoint_dir, checkpoint_format
-from mjreinforce.runs.ownership import check_output_file
+from mjreinforce.runs.outputs import check_output_file
 from mjreinforce.trained.evaluation import evaluate_policy
 from mjreinforce.trained.export import OPSET, TOLERANCE, export_onnx
 from mjreinforce.trained.loading import TrainedPolicy
@@ -167,7 +167,9 @@ def test_the_cli_exports_a_chosen_seed_and_checkpoint(runs: dict[str, Path], tmp
     assert metadata(out)["normalize_obs"] == "true"
 
 
-def test_output_paths_that_belong_to_a_run_are_refused(runs: dict[str, Path], tmp_path: Path) -> None:
+def test_output_paths_that_belong_to_a_run_are_refused(
+    runs: dict[str, Path], exported: dict[str, Path], tmp_path: Path
+) -> None:
     run_dir = runs["clip"]
     for own in (run_dir / "config.toml", run_dir / "summary.json", run_dir / "seed_1" / "p.onnx"):
         with pytest.raises(mjreinforce.UserError, match="refusing to write"):
@@ -178,6 +180,10 @@ def test_output_paths_that_belong_to_a_run_are_refused(runs: dict[str, Path], tm
         check_output_file(link / "p.onnx", overwrite=True)
     check_output_file(run_dir / "policy.onnx", overwrite=False)  # beside the run's files: allowed
     check_output_file(run_dir / "exports" / "policy.onnx", overwrite=False)
+    check_output_file(exported["clip"], overwrite=False)  # export wrote it (its manifest says): replaced freely
+    shutil.copy(exported["clip"], tmp_path / "copy.onnx")  # a copy elsewhere is no longer known to be ours
+    with pytest.raises(mjreinforce.UserError, match="copy.onnx exists and mjreinforce did not write it"):
+        check_output_file(tmp_path / "copy.onnx", overwrite=False)
 
 
 # --------------------------------------------------------------------------------- the torch-free loop

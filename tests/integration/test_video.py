@@ -23,6 +23,7 @@ from mjreinforce.algo.policy import make_policy  # noqa: E402
 from mjreinforce.config import load_preset, with_overrides  # noqa: E402
 from mjreinforce.envs.physics import PhysicsUnstableError  # noqa: E402
 from mjreinforce.envs.vector import inspect_env  # noqa: E402
+from mjreinforce.runs.outputs import written_by_mjreinforce  # noqa: E402
 from mjreinforce.trained.evaluation import evaluate_policy  # noqa: E402
 from mjreinforce.trained.loading import TrainedPolicy  # noqa: E402
 from mjreinforce.trained.video import record_video  # noqa: E402
@@ -97,6 +98,9 @@ def test_eval_cli_records_the_trained_policy(run_dir: Path, tmp_path: Path, cli)
     summary = json.loads(report.read_text())
     assert summary["length_min"] + 1 <= frames.shape[0] <= summary["length_max"] + 1
     assert frames.shape[1:] == (HEIGHT, WIDTH, 3) and frames.std() > 10
+    # both are in the manifest, so the next `eval --video` replaces them without --overwrite (a foreign MP4
+    # needs it: the corpus's outputs-eval_video_not_written_by_mjreinforce)
+    assert written_by_mjreinforce(video) and written_by_mjreinforce(report)
 
 
 NO_DISPLAY = {"DISPLAY": None, "WAYLAND_DISPLAY": None}

@@ -10,6 +10,7 @@ from dataclasses import fields, replace
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from mjreinforce.analysis.tables import limits_table
@@ -31,6 +32,7 @@ from mjreinforce.config import (
 )
 from mjreinforce.config_bounds import BOUNDS, CLI_BOUNDS, LENGTH_BOUNDS
 from mjreinforce.errors import UserError
+from mjreinforce.runs.ownership import config_sha256
 
 # A config that differs from the defaults in every kind of field: tuples, None, floats, bools, literals.
 CUSTOM = Config(
@@ -224,6 +226,54 @@ def test_unknown_key_suggests_the_closest_field() -> None:
 def test_wrong_types_are_user_errors(key: str, value: object, message: str) -> None:
     with pytest.raises(UserError, match=message):
         with_overrides(Config(), {key: value})
+
+
+# --------------------------------------------------------------------------
+# a Config made in Python: the same one-line errors, lists and ints normalized
+# --------------------------------------------------------------------------
+HAND_MADE_WRONG = [
+    ({"seeds": "1"}, "seeds must be a tuple (or list) of integers, got '1' of type str"),
+    ({"seeds": [1, "2"]}, "seeds[1] must be an integer, got '2' of type str"),
+    ({"hidden_sizes": "64"}, "hidden_sizes must be a tuple (or list) of integers, got '64' of type str"),
+    ({"hidden_sizes": 64}, "hidden_sizes must be a tuple (or list) of integers, got 64 of type int"),
+    ({"learning_rate": "0.01"}, "learning_rate must be a number, got '0.01' of type str"),
+    ({"gamma": None}, "gamma must be a number, got None"),
+    ({"max_grad_norm": "none"}, "max_grad_norm must be a number"),
+    ({"num_envs": 2.0}, "num_envs must be an integer, got 2.0 of type float"),
+    ({"num_envs": True}, "num_envs must be an integer, got True of type bool"),
+    ({"total_steps": "1000"}, "total_steps must be an integer"),
+    ({"tensorboard": 1}, "tensorboard must be true or false, got 1 of type int"),
+    ({"backend": "cuda"}, "backend must be one of auto, gymnasium, envpool; got 'cuda'"),
+    ({"env_id": None}, "env_id must be a string, got None"),
+    ({"physics": ["gravity=-1", 3]}, "physics[1] must be a string, got 3 of type int"),
+]
+
+
+@pytest.mark.parametrize(("changes", "message"), HAND_MADE_WRONG, ids=[f"{c}" for c, _ in HAND_MADE_WRONG])
+def test_a_hand_made_config_of_a_wrong_type_is_a_one_line_user_error(changes: dict, message: str) -> None:
+    for make in (lambda: Config(**changes), lambda: replace(load_preset("vpg"), **changes)):
+        with pytest.raises(UserError) as exc:
+            make()
+        assert message in str(exc.value) and "\n" not in str(exc.value), str(exc.value)
+
+
+def test_a_hand_made_config_takes_lists_and_numpy_numbers_and_hashes_as_its_toml(tmp_path: Path) -> None:
+    cfg = replace(load_preset("vpg"), seeds=[3, np.int64(1)], hidden_sizes=[32], learning_rate=1, gamma=np.float64(0.9))
+    assert cfg.seeds == (3, 1) and cfg.hidden_sizes == (32,) and isinstance(cfg.seeds, tuple)
+    assert type(cfg.learning_rate) is float and type(cfg.gamma) is float and type(cfg.seeds[1]) is int
+    hash(cfg)  # still a frozen, hashable config
+    save_toml(cfg, tmp_path / "c.toml")
+    assert load_toml(tmp_path / "c.toml") == cfg and config_sha256(load_toml(tmp_path / "c.toml")) == config_sha256(cfg)
+    assert validate(cfg) is cfg
+
+
+def test_every_field_checks_its_type() -> None:
+    hints = typing.get_type_hints(Config)
+    for name in FIELD_NAMES:
+        if hints[name] is typing.Any:
+            continue
+        with pytest.raises(UserError, match=re.escape(name)):  # a field of a type check_type lacks is a TypeError
+            Config(**{name: object()})  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------

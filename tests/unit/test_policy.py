@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 from torch import nn
 from torch.distributions import Normal
 
+from mjreinforce.algo.normalization import RunningNormalizer
 from mjreinforce.algo.policy import MLPPolicy, TutorialPolicy, ValueNetwork, make_policy
 from mjreinforce.config import Config
 from mjreinforce.errors import UserError
+from mjreinforce.trained.loading import TrainedPolicy
 
 OBS_DIM, ACT_DIM = 5, 3
 LOW = np.array([-3.0, -1.0, 0.0])
@@ -268,3 +272,42 @@ def test_orthogonal_init_of_the_critic_and_default_init_unchanged() -> None:
     plain = nn.Sequential(nn.Linear(OBS_DIM, 16), nn.Tanh(), nn.Linear(16, 16), nn.Tanh(), nn.Linear(16, 1))
     for a, b in zip(default.parameters(), plain.parameters(), strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=0)  # orthogonal_init = False: torch's init, same draws
+
+
+# --------------------------------------------------------------------------
+# TrainedPolicy.act: the observation is checked (shape, finite) unless check=False
+# --------------------------------------------------------------------------
+def _trained(obs_dim: int = 4) -> TrainedPolicy:
+    torch.manual_seed(0)
+    cfg = Config()
+    policy = make_policy(cfg, obs_dim, 1, np.array([-3.0]), np.array([3.0]))
+    return TrainedPolicy(cfg, policy, RunningNormalizer(obs_dim, enabled=False), 1, Path("ckpt.safetensors"))
+
+
+@pytest.mark.parametrize("shape", [(3,), (2, 3), (5,), (1, 1, 4), ()])
+def test_act_names_the_expected_observation_shape(shape: tuple[int, ...]) -> None:
+    with pytest.raises(ValueError) as exc:
+        _trained().act(np.zeros(shape))
+    message = str(exc.value)
+    assert f"obs has shape {shape}" in message and "expects (4,) for one observation or (B, 4)" in message
+    assert "\n" not in message
+
+
+def test_act_refuses_non_finite_observations_naming_the_entries() -> None:
+    trained = _trained()
+    with pytest.raises(ValueError, match=r"obs is not finite: obs\[1\] = nan, obs\[3\] = inf \(pass check=False"):
+        trained.act(np.array([0.0, np.nan, 0.0, np.inf]))
+    batch = np.zeros((8, 4))
+    batch[2, 1], batch[5:, :] = -np.inf, np.nan
+    with pytest.raises(ValueError, match=r"obs\[2, 1\] = -inf, obs\[5, 0\] = nan.* and 8 more") as exc:
+        trained.act(batch, deterministic=False)
+    assert "\n" not in str(exc.value)
+
+
+def test_act_with_check_false_skips_the_checks_and_gives_the_same_actions() -> None:
+    trained = _trained()
+    obs = np.random.default_rng(0).normal(size=(16, 4))
+    np.testing.assert_array_equal(trained.act(obs, check=False), trained.act(obs))
+    np.testing.assert_array_equal(trained.act(obs[0], check=False), trained.act(obs[0]))
+    assert trained.act(obs[0]).shape == (1,) and trained.act(list(obs[0])).shape == (1,)  # a list is an array
+    assert np.isnan(trained.act(np.full(4, np.nan), check=False)).all()  # what the check exists to stop

@@ -23,6 +23,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib import patheffects
 from matplotlib.ticker import EngFormatter
 
 from mjreinforce.analysis import stats, tables
@@ -204,4 +205,56 @@ def plot_robustness(table: pd.DataFrame, out_stem: Path, varied_key: str) -> lis
         return save_figure(fig, out_stem)
 
 
-__all__ = ["plot_comparison", "plot_learning_curves", "plot_robustness", "plot_run"]
+def cell_edges(values: np.ndarray) -> np.ndarray:
+    """Edges (count + 1,) of cells centred on evenly or unevenly spaced ``values`` (count,), ascending or not."""
+    values = np.asarray(values, dtype=np.float64)
+    middles = (values[1:] + values[:-1]) / 2
+    return np.concatenate([[2 * values[0] - middles[0]], middles, [2 * values[-1] - middles[-1]]])
+
+
+Region = tuple[tuple[float, float] | None, tuple[float, float] | None]
+
+
+def plot_heatmap(
+    grid: np.ndarray,
+    x_values: np.ndarray,
+    y_values: np.ndarray,
+    names: tuple[str, str],
+    title: str,
+    out_stem: Path,
+    regions: dict[str, Region],
+    diverging: bool = False,
+) -> list[Path]:
+    """``grid`` (len(y), len(x)) as coloured cells centred on the axis values, with a colour bar, the values
+    written in the cells (up to 12 x 12), and each region (run -> its (x, y) training ranges) drawn as a
+    rectangle outline (a line or a point where a range is one value; left out where a range is None).
+    ``diverging``: a red-blue scale symmetric about 0 (a difference). Writes ``out_stem.png``/``.svg``."""
+    with sns.axes_style("white"), sns.plotting_context("talk", font_scale=0.7):
+        fig, ax = plt.subplots(figsize=(9, 6.5))
+        finite = grid[np.isfinite(grid)]
+        limit = float(np.max(np.abs(finite))) if finite.size else 1.0
+        scale = {"cmap": "RdBu", "vmin": -limit or -1.0, "vmax": limit or 1.0} if diverging else {"cmap": "viridis"}
+        mesh = ax.pcolormesh(cell_edges(x_values), cell_edges(y_values), grid, shading="flat", **scale)
+        fig.colorbar(mesh, ax=ax, label="difference of mean return" if diverging else "mean return")
+        if grid.size <= 144:
+            halo = [patheffects.withStroke(linewidth=2.5, foreground="white")]
+            for (j, i), value in np.ndenumerate(grid):
+                at = (float(x_values[i]), float(y_values[j]))
+                ax.text(*at, f"{value:.0f}", ha="center", va="center", fontsize=9, path_effects=halo)
+        for (run, (x_range, y_range)), style in zip(regions.items(), ("-", "--", ":", "-."), strict=False):
+            if x_range is None or y_range is None:
+                continue
+            (x0, x1), (y0, y1) = x_range, y_range
+            point = "o" if (x0, y0) == (x1, y1) else None
+            outline = [patheffects.Stroke(linewidth=5, foreground="black"), patheffects.Normal()]
+            ax.plot([x0, x1, x1, x0, x0], [y0, y0, y1, y1, y0], color="white", linestyle=style, linewidth=2.5,
+                    marker=point, label=f"{run}: training range", path_effects=outline)  # fmt: skip
+        ax.set_title(title)
+        ax.set_xlabel(names[0])
+        ax.set_ylabel(names[1])
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="upper left", bbox_to_anchor=(0, -0.12), fontsize="small", frameon=False)
+        return save_figure(fig, out_stem)
+
+
+__all__ = ["plot_comparison", "plot_heatmap", "plot_learning_curves", "plot_robustness", "plot_run"]

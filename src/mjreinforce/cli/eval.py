@@ -45,10 +45,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="KEY=VALUE",
         help="physics override on every eval env, e.g. gravity=-5 body_mass.pole*=2 (gymnasium backend)",
     )
+    add_perturb_flag(p)
     p.add_argument(
         "--backend",
         choices=["auto", "gymnasium", "envpool"],
-        help="env backend (default: the training backend; gymnasium with --physics)",
+        help="env backend (default: the training backend; gymnasium with --physics or pushes)",
     )
     p.add_argument("--video", type=Path, metavar="FILE.mp4", help="also record episode(s) to this MP4 file")
     p.add_argument("--video-episodes", type=int, default=1, metavar="N", help="episodes in the video (default 1)")
@@ -62,9 +63,27 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--out",
         type=Path,
         metavar="FILE.json",
-        help="where to write the results (default: RUN_DIR/eval.json, or next to the checkpoint)",
+        help="where to write the results (default: eval.json in the run directory, or next to a checkpoint file "
+        "outside a run)",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace --out or --video even if mjreinforce did not write it (never a run's own files)",
     )
     p.set_defaults(run=run)
+
+
+def add_perturb_flag(p: argparse.ArgumentParser) -> None:
+    """``--perturb KEY=VALUE`` (repeatable), shared with ``robustness``."""
+    p.add_argument(
+        "--perturb",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a sim-to-real perturbation on every eval env, e.g. obs_noise_std=0.05, action_delay_steps=0:2, "
+        "push_body=torso (repeatable; see docs/perturbations.md)",
+    )
 
 
 def first_run_seed(path: Path) -> int | None:
@@ -112,7 +131,26 @@ def silence_mujoco_warnings() -> None:
 
 
 def default_output(path: Path) -> Path:
-    return (path.parent if path.is_file() else path) / "eval.json"
+    """``eval.json`` in the run directory of ``path`` (above a seed directory or one of its checkpoints), or
+    beside a checkpoint file outside a run (:func:`mjreinforce.runs.outputs.home_of`)."""
+    from mjreinforce.runs.outputs import home_of
+
+    return home_of(path) / "eval.json"
+
+
+def check_outputs(path: Path, out: Path, video: Path | None, overwrite: bool) -> None:
+    """Refuse (one line) an ``--out`` or ``--video`` file that the guards of :mod:`mjreinforce.runs.outputs`
+    refuse, or one file given for both; then check that both places can be written."""
+    from mjreinforce.files import probe_writable
+    from mjreinforce.runs.outputs import check_output_file
+
+    targets = {"--out": out} | ({"--video": video} if video is not None else {})
+    for flag, target in targets.items():
+        check_output_file(target, overwrite, sources=(path,), flag=flag)
+    if video is not None and out.parent.resolve() / out.name == video.parent.resolve() / video.name:
+        raise UserError(f"--out and --video name the same file {out}")
+    for target in targets.values():  # critical: before any episode, so a bad place costs nothing
+        probe_writable(target)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -123,7 +161,8 @@ def run(args: argparse.Namespace) -> int:
     check_flags(args)
     width, height = parse_size(args.video_size)
     from mjreinforce.envs.vector import resolve_backend
-    from mjreinforce.files import probe_writable, write_json_atomic
+    from mjreinforce.files import write_json_atomic
+    from mjreinforce.runs.outputs import record_outputs
     from mjreinforce.trained.evaluation import evaluate_policy
     from mjreinforce.trained.loading import load_policy
     from mjreinforce.training.evaluation import DEFAULT_EVAL_SEED, eval_config
@@ -132,11 +171,11 @@ def run(args: argparse.Namespace) -> int:
     seed = DEFAULT_EVAL_SEED if args.seed is None else args.seed
     run_seed = args.run_seed if args.run_seed is not None else first_run_seed(args.path)
     trained = load_policy(args.path, seed=run_seed, allow_changed_model=args.allow_changed_model)
-    cfg = eval_config(trained.config, args.physics, args.backend)
+    cfg = eval_config(trained.config, args.physics, args.backend, args.perturb)
+    if args.perturb and args.video is not None:
+        raise UserError("--video records unperturbed episodes; record it in a call without --perturb")
     out = args.out or default_output(args.path)
-    for target in (out, args.video):  # critical: before any episode, so a bad place costs nothing
-        if target is not None:
-            probe_writable(target)
+    check_outputs(args.path, out, args.video, args.overwrite)
     print(f"checkpoint: {trained.path} (training seed {trained.seed}, {cfg.env_id})")
     if args.video is not None:
         from mjreinforce.trained.video import record_video
@@ -148,7 +187,14 @@ def run(args: argparse.Namespace) -> int:
             f"video: {video.path} ({video.frames} frames at {video.fps:g} fps, "
             f"returns {', '.join(f'{r:.1f}' for r in video.returns)})"
         )
-    result = evaluate_policy(trained, args.episodes, seed, not args.stochastic, args.physics, args.backend)
+        record_outputs([video.path])
+    from mjreinforce.envs.perturb_config import PUSH_BACKEND_NOTE, needs_gymnasium, perturbation_items
+
+    if args.backend in (None, "auto") and needs_gymnasium(cfg):
+        print(PUSH_BACKEND_NOTE)
+    result = evaluate_policy(
+        trained, args.episodes, seed, not args.stochastic, args.physics, args.backend, args.perturb
+    )
     summary = result.summary()
     write_json_atomic(
         out,
@@ -160,12 +206,15 @@ def run(args: argparse.Namespace) -> int:
             "eval_seed": seed,
             "deterministic": not args.stochastic,
             "physics": list(cfg.physics),
+            "perturbations": perturbation_items(cfg),
             "backend": resolve_backend(cfg),
         },
     )
+    record_outputs([out])
     mode = "stochastic" if args.stochastic else "deterministic"
     physics = ", ".join(cfg.physics) or "default"
-    print(f"{summary['episodes']} episodes, {mode}, eval seed {seed}, physics: {physics}")
+    perturbed = ", ".join(perturbation_items(cfg)) or "none"
+    print(f"{summary['episodes']} episodes, {mode}, eval seed {seed}, physics: {physics}, perturbations: {perturbed}")
     for name in ("return", "length"):
         print(
             f"  {name:<6}  mean {summary[f'{name}_mean']:10.2f}  std {summary[f'{name}_std']:9.2f}  "

@@ -43,7 +43,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="use the run's model file (env_kwargs.xml_file) although it changed since training",
     )
-    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace --out even if mjreinforce did not write it (never a run's own files)",
+    )
     p.set_defaults(run=run)
 
 

@@ -177,9 +177,11 @@ def _run(args: argparse.Namespace) -> int:
     from mjreinforce.training.run import train  # imports torch: after the cheap checks
 
     print(overrides_line(preset, cfg.env_id, applied), flush=True)
-    reason = backend_reason(cfg)
-    if reason:
-        print(reason, flush=True)
+    from mjreinforce.envs.perturb_config import backend_note
+
+    note = backend_note(cfg) or backend_reason(cfg)  # why auto picks gymnasium: pushes, or env arguments
+    if note:
+        print(note, flush=True)
     out = args.out if args.out is not None else Path("runs") / f"{preset}-{cfg.env_id}"
     if args.seeds is not None and not cfg.seeds:
         raise UserError("--seeds needs at least one seed")

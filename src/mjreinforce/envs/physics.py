@@ -85,7 +85,9 @@ def _settable_fields(model: mujoco.MjModel, kind: str) -> list[str]:
     return fields
 
 
-def _entity_id(model: mujoco.MjModel, kind: str, entity: str) -> int:
+def entity_id(model: mujoco.MjModel, kind: str, entity: str) -> int:
+    """The index of the ``kind`` entity named ``entity`` (or ``"#3"``); an unknown name is a UserError listing
+    the valid ones."""
     obj_type, rows_attr, noun, plural = ENTITY_KINDS[kind]
     count = model.njnt if kind == "dof" else getattr(model, rows_attr)
     if entity.startswith("#") and entity[1:].isdigit() and int(entity[1:]) < count:
@@ -109,7 +111,7 @@ def resolve(model: mujoco.MjModel, key: str | PhysicsTarget) -> ModelSlot:
     fields = _settable_fields(model, kind)
     if target.field not in fields:
         raise UserError(f"unknown model field '{target.field}'; valid {kind} fields: {', '.join(fields)}")
-    index = _entity_id(model, kind, target.entity)
+    index = entity_id(model, kind, target.entity)
     if kind == "dof":  # critical: a joint's dofs are contiguous, from jnt_dofadr[j] to the next joint's
         start = int(model.jnt_dofadr[index])
         stop = int(model.jnt_dofadr[index + 1]) if index + 1 < model.njnt else model.nv

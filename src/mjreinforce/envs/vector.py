@@ -17,8 +17,12 @@ import mujoco
 import numpy as np
 
 from mjreinforce.config import Config, with_overrides
+from mjreinforce.config_perturbations import parse_perturbations
 from mjreinforce.envs.custom import check_env_kwargs, env_kwargs_text, is_mujoco_env, make_env, make_id
+from mjreinforce.envs.perturb_config import batch_perturbed, needs_gymnasium
+from mjreinforce.envs.perturbed import PerturbedVecEnv
 from mjreinforce.envs.physics import make_physics_env, restore_wrapper_state, wrapper_state
+from mjreinforce.envs.pushes import push_state, restore_push_state, with_pushes
 from mjreinforce.errors import UserError, error_line
 
 # The tutorial preset deliberately uses InvertedPendulum-v4; gymnasium warns on every make() of it.
@@ -113,11 +117,14 @@ def envpool_supports(env_id: str) -> bool:
 
 
 def gymnasium_only(cfg: Config) -> str | None:
-    """Why ``cfg`` needs the gymnasium backend (physics variation, env arguments, a user's env module), or None.
+    """Why ``cfg`` needs the gymnasium backend (physics variation, pushes, env arguments, a user's env module), or
+    None.
 
     envpool 1.2.5 has options of the same names for some MuJoCo tasks (``xml_file``, ``ctrl_cost_weight``, ...),
     but nobody has checked that they mean the same as gymnasium's, so ``env_kwargs`` never go to envpool.
     """
+    if needs_gymnasium(cfg):
+        return "pushes (push_body) need MuJoCo's simulator data: use --backend gymnasium or auto"
     if cfg.physics or cfg.randomize:
         return "physics overrides and randomization need the gymnasium backend"
     if cfg.env_kwargs:
@@ -130,7 +137,7 @@ def gymnasium_only(cfg: Config) -> str | None:
 def resolve_backend(cfg: Config) -> str:
     """The backend to use: ``auto`` picks envpool when installed, it knows the env id, and nothing asks for the
     gymnasium backend (:func:`gymnasium_only`); an explicit ``envpool`` that cannot honour the config is refused."""
-    needs_gymnasium = gymnasium_only(cfg)
+    needs_gym = gymnasium_only(cfg)
     if cfg.backend == "gymnasium":
         return "gymnasium"
     if cfg.backend == "envpool":
@@ -138,12 +145,14 @@ def resolve_backend(cfg: Config) -> str:
             raise UserError(
                 "backend 'envpool' asked for but envpool is not installed or fails to import (pip install envpool)"
             )
-        if needs_gymnasium:
-            raise UserError(f"backend 'envpool' cannot run this config: {needs_gymnasium}; use --backend gymnasium")
         if not envpool_supports(cfg.env_id):
             raise UserError(f"envpool cannot run {cfg.env_id}; use --backend gymnasium")
+        if needs_gym and (cfg.env_kwargs or cfg.env_module):
+            raise UserError(f"backend 'envpool' cannot run this config: {needs_gym}; use --backend gymnasium")
+        if needs_gym:
+            raise UserError(needs_gym)
         return "envpool"
-    if not needs_gymnasium and envpool_available() and envpool_supports(cfg.env_id):
+    if not needs_gym and envpool_available() and envpool_supports(cfg.env_id):
         return "envpool"
     return "gymnasium"
 
@@ -167,6 +176,7 @@ class GymnasiumVecEnv:
             ]
         else:
             fns = [partial(gym.make, env_id, **kwargs) for _ in range(num_envs)]
+        fns = with_pushes(fns, parse_perturbations(cfg).push, seed)
         mode = gym.vector.AutoresetMode.SAME_STEP
         # copy=False skips gymnasium's deepcopy of every observation; step() copies once instead.
         if cfg.env_workers > 0:
@@ -231,12 +241,14 @@ def _single_env_state(env: gym.Env) -> dict[str, Any]:
         "rng": u.np_random.bit_generator.state,
         "elapsed_steps": limit._elapsed_steps if limit is not None else None,
         "physics_wrapper": wrapper_state(env),
+        "pushes": push_state(env),
     }
 
 
 def _restore_single_env(env: gym.Env, state: dict[str, Any]) -> None:
     u: Any = env.unwrapped  # a MujocoEnv: model, data, np_random
     restore_wrapper_state(env, state["physics_wrapper"])
+    restore_push_state(env, state.get("pushes"))
     mujoco.mj_setState(u.model, u.data, np.asarray(state["mujoco"], dtype=np.float64), _INTEGRATION)
     mujoco.mj_forward(u.model, u.data)
     u.np_random.bit_generator.state = state["rng"]
@@ -285,12 +297,13 @@ class EnvpoolVecEnv:
         self.env.close()
 
 
-VecEnv = GymnasiumVecEnv | EnvpoolVecEnv
+VecEnv = GymnasiumVecEnv | EnvpoolVecEnv | PerturbedVecEnv
 
 
 def make_vec_env(cfg: Config, num_envs: int, seed: int, backend: str | None = None, **make_kwargs: Any) -> VecEnv:
-    """Build ``num_envs`` copies of ``cfg.env_id`` on ``backend`` (default: :func:`resolve_backend`)."""
+    """Build ``num_envs`` copies of ``cfg.env_id`` on ``backend`` (default: :func:`resolve_backend`), with the
+    config's observation and action noise and delays around them (:mod:`mjreinforce.envs.perturbed`)."""
     backend = backend or resolve_backend(cfg)
     if backend == "envpool":
-        return EnvpoolVecEnv(cfg, num_envs, seed, **make_kwargs)
-    return GymnasiumVecEnv(cfg, num_envs, seed, **make_kwargs)
+        return batch_perturbed(EnvpoolVecEnv(cfg, num_envs, seed, **make_kwargs), cfg, seed)
+    return batch_perturbed(GymnasiumVecEnv(cfg, num_envs, seed, **make_kwargs), cfg, seed)

@@ -1,5 +1,5 @@
-"""Which files in a run directory are mjreinforce's: the run marker, safe output paths
-(:func:`check_output_file`), ``--overwrite``.
+"""Which files in a run directory are mjreinforce's: the run marker, ``--overwrite`` (where output flags may
+write is :mod:`mjreinforce.runs.outputs`).
 
 A run directory carries ``.mjreinforce-run.json`` (the *marker*), written first by ``train``: the top-level
 entries the run writes (listed before they are written), its preset and the hash of its resolved config.
@@ -29,8 +29,11 @@ from mjreinforce.runs.lock import LOCK_NAME
 
 MARKER_NAME = ".mjreinforce-run.json"
 MARKER_FORMAT = 1
+OUTPUTS_MANIFEST = ".mjreinforce-outputs.json"
+"""The files mjreinforce's output commands wrote into a directory, with their sha256 (see runs.outputs)."""
 OUTPUT_FILES = frozenset(
     {
+        OUTPUTS_MANIFEST,
         "config.toml",
         "summary.json",
         "eval.json",
@@ -39,6 +42,7 @@ OUTPUT_FILES = frozenset(
         "summary_probability_of_improvement.csv",
         "robustness.csv",
         "robustness.md",
+        "robustness_map.csv",
     }
 )
 """File names that mjreinforce commands write into a run directory."""
@@ -49,6 +53,8 @@ OUTPUT_PATTERNS: tuple[str, ...] = (
     "comparison_*.svg",
     "robustness.png",
     "robustness.svg",
+    "robustness_map_*.png",
+    "robustness_map_*.svg",
 )
 
 
@@ -123,23 +129,6 @@ def foreign_entries(run_dir: Path) -> list[str]:
 def is_run_dir(path: Path) -> bool:
     """A directory with a marker, or one that looks like a run (made before markers existed)."""
     return (path / MARKER_NAME).exists() or looks_like_run(path)
-
-
-def check_output_file(path: Path, overwrite: bool) -> None:
-    """Refuse (one-line UserError) an output file that exists (unless ``overwrite``), is a directory, or
-    would replace one of a run's own files: for every run directory above it, the entry it would be in or be
-    must not be the run's (:func:`is_run_output`, or listed in the marker)."""
-    if path.is_dir():
-        raise UserError(f"{path} is a directory; give the file to write, e.g. {path / 'policy.onnx'}")
-    if (path.exists() or path.is_symlink()) and not overwrite:
-        raise UserError(f"{path} exists; pass --overwrite to replace it")
-    where = path.parent.resolve() / path.name
-    for run_dir in (d for d in where.parents if is_run_dir(d)):
-        entry = run_dir / where.relative_to(run_dir).parts[0]
-        marker = read_marker(run_dir)
-        if is_run_output(entry) or (marker is not None and entry.name in marker.entries):
-            what = "one of its own files" if entry == where else f"inside its own {entry.name}/"
-            raise UserError(f"refusing to write {path}: it is {what} (the run {run_dir}); choose another --out")
 
 
 def check_run_path(raw: Path | str, *, allow_cwd: bool = False) -> Path:

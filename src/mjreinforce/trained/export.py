@@ -39,7 +39,8 @@ from mjreinforce.config import Config
 from mjreinforce.envs.vector import make_vec_env
 from mjreinforce.errors import UserError
 from mjreinforce.files import atomic_output, probe_writable
-from mjreinforce.runs.ownership import check_output_file, config_sha256, read_marker
+from mjreinforce.runs.outputs import check_output_file, record_outputs
+from mjreinforce.runs.ownership import config_sha256, read_marker
 from mjreinforce.training.evaluation import DEFAULT_EVAL_SEED, eval_config
 
 OPSET = 17
@@ -109,12 +110,13 @@ class DeterministicActor(nn.Module):
 def export_onnx(trained: Exportable, path: Path, overwrite: bool = False) -> ExportReport:
     """Write ``trained``'s deterministic policy to ``path`` as a verified, self-describing ONNX file.
 
-    Refused with a one-line UserError, before anything is written: ``path`` exists and not ``overwrite``, it is
-    a directory, or it is one of a run's own files (:func:`check_output_file`); an unwritable place raises
+    Refused with a one-line UserError, before anything is written: ``path`` exists, mjreinforce did not write it
+    and not ``overwrite``; it is a directory; it is or goes inside a run's own files, or into another run's
+    directory (:func:`~mjreinforce.runs.outputs.check_output_file`); an unwritable place raises
     OSError. The verification (see the module docstring) refuses a graph off by more than :data:`TOLERANCE`.
     """
     path = Path(path)
-    check_output_file(path, overwrite)
+    check_output_file(path, overwrite, sources=(trained.path,))
     probe_writable(path)
     metadata = onnx_metadata(trained)
     recorded = rollout_observations(trained)
@@ -127,6 +129,7 @@ def export_onnx(trained: Exportable, path: Path, overwrite: bool = False) -> Exp
                 f"export refused: onnxruntime's actions differ from the policy's by up to {worst:.3g} "
                 f"(more than {TOLERANCE:g}); no file written"
             )
+    record_outputs([path])
     return ExportReport(path, worst, sum(len(b) for b in batches), BATCH_SIZES, OPSET, metadata)
 
 

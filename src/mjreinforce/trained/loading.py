@@ -38,8 +38,20 @@ class TrainedPolicy:
     seed: int
     path: Path
 
-    def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
-        obs = np.asarray(obs, dtype=np.float64)
+    @property
+    def obs_dim(self) -> int:
+        """The length of one observation the policy was trained on."""
+        return int(self.normalizer.mean.shape[0])
+
+    def act(self, obs: np.ndarray, deterministic: bool = True, check: bool = True) -> np.ndarray:
+        """The env action ``(act_dim,)`` for one observation ``(obs_dim,)``, or ``(B, act_dim)`` for a batch
+        ``(B, obs_dim)``: the mean action, or a sample with ``deterministic=False`` (torch's global RNG).
+
+        ``check`` (the default) refuses, with a ValueError, an observation of another shape (naming the
+        expected one) and one holding NaN or infinity (naming the entries), which the network would turn
+        into a NaN action without a word; ``check=False`` skips both, for speed in a loop the caller trusts.
+        """
+        obs = check_observation(obs, self.obs_dim) if check else np.asarray(obs, dtype=np.float64)
         batch = obs[None] if obs.ndim == 1 else obs
         with torch.inference_mode():
             obs_t = torch.from_numpy(self.normalizer(batch))
@@ -56,6 +68,30 @@ class TrainedPolicy:
         from mjreinforce.trained.export import export_onnx  # onnx takes seconds to import: only when exporting
 
         return export_onnx(self, Path(path), overwrite=overwrite)
+
+
+SHOWN_ENTRIES = 5
+"""Bad entries that a non-finite observation's error names (then how many more there are)."""
+
+
+def check_observation(obs: object, obs_dim: int) -> np.ndarray:
+    """``obs`` as float64, shape ``(obs_dim,)`` or ``(B, obs_dim)``, every entry finite; else a one-line ValueError
+    naming the expected shape, or the first :data:`SHOWN_ENTRIES` non-finite entries (``obs[1, 2] = nan``)."""
+    try:
+        array = np.asarray(obs, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"obs must be an array of numbers of shape ({obs_dim},) or (B, {obs_dim}): {exc}") from None
+    if array.ndim not in (1, 2) or array.shape[-1] != obs_dim:
+        raise ValueError(
+            f"obs has shape {array.shape}; the policy expects ({obs_dim},) for one observation "
+            f"or (B, {obs_dim}) for a batch"
+        )
+    if not np.isfinite(array).all():
+        bad = np.argwhere(~np.isfinite(array))
+        entries = ", ".join(f"obs[{', '.join(map(str, i))}] = {array[tuple(i)]}" for i in bad[:SHOWN_ENTRIES])
+        more = f" and {len(bad) - SHOWN_ENTRIES} more" if len(bad) > SHOWN_ENTRIES else ""
+        raise ValueError(f"obs is not finite: {entries}{more} (pass check=False to skip this check)")
+    return array
 
 
 def load_policy(path: Path | str, seed: int | None = None, allow_changed_model: bool = False) -> TrainedPolicy:

@@ -8,18 +8,20 @@ numbers). The result is one row per episode; :func:`summary_table` reduces it to
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from mjreinforce.envs.perturb_config import check_env_fits
 from mjreinforce.envs.physics import PhysicsUnstableError
 from mjreinforce.envs.physics_spec import PhysicsGrid
 from mjreinforce.errors import UserError
 from mjreinforce.files import atomic_write
 from mjreinforce.trained.evaluation import check_physics, evaluate_policy
 from mjreinforce.trained.loading import TrainedPolicy
+from mjreinforce.trained.robustness_axes import Axis, axis_of_grid, varying_column
 from mjreinforce.training.evaluation import DEFAULT_EVAL_SEED, eval_config
 
 COLUMNS = ("label", "value", "episode", "return", "length")
@@ -33,25 +35,19 @@ def grid_axis(grid: PhysicsGrid) -> np.ndarray:
     column may change along the grid (``opt.gravity=0,0,-15:0,0,-5:11`` varies only z). A grid that moves
     several numbers at once has no single x axis and raises UserError.
     """
-    values = np.asarray(grid.values, dtype=np.float64)
-    if values.shape[1] == 1:
-        return values[:, 0]
-    varying = [j for j in range(values.shape[1]) if np.ptp(values[:, j]) > 0]
-    if len(varying) != 1:
-        raise UserError(
-            f"robustness grid for '{grid.target.key}' varies {len(varying)} numbers at once; "
-            "vary exactly one, e.g. gravity=-15:-5:11"
-        )
-    return values[:, varying[0]]
+    return np.asarray(grid.values, dtype=np.float64)[:, varying_column(grid)]
 
 
 def evaluate_grid(
     policies: Mapping[str, TrainedPolicy],
-    grid: PhysicsGrid,
+    grid: PhysicsGrid | Axis,
     episodes: int = 10,
     seed: int = DEFAULT_EVAL_SEED,
+    perturb: Sequence[str] = (),
 ) -> pd.DataFrame:
-    """Deterministic returns of every policy (label -> policy) at every grid point.
+    """Deterministic returns of every policy (label -> policy) at every grid point (with the ``KEY=VALUE``
+    perturbations ``perturb`` at every point). ``grid``: a physics grid, or an :class:`Axis` (a perturbation
+    key's values, :mod:`mjreinforce.trained.robustness_axes`).
 
     Physics at a point: the policy's own fixed training overrides with the grid's key replaced by the
     point's value (:func:`mjreinforce.training.evaluation.eval_config`), no randomization, gymnasium backend. The
@@ -65,14 +61,20 @@ def evaluate_grid(
         raise UserError("no policies to evaluate")
     if episodes < 1:
         raise UserError(f"episodes must be >= 1, got {episodes}")
-    axis, specs = grid_axis(grid), grid.specs()
+    axis = axis_of_grid(grid) if isinstance(grid, PhysicsGrid) else grid
     for trained in policies.values():
-        check_physics(eval_config(trained.config, specs[:1], backend="gymnasium"))
+        physics, items = axis.settings(0)
+        cfg = eval_config(trained.config, physics, backend="gymnasium", perturb=[*perturb, *items])
+        check_physics(cfg)
+        check_env_fits(cfg)
     frames = []
     for label, trained in policies.items():
-        for value, spec in zip(axis, specs, strict=True):
+        for i, value in enumerate(axis.values):
+            physics, items = axis.settings(i)
             try:
-                result = evaluate_policy(trained, episodes, seed, physics=[spec], backend="gymnasium")
+                result = evaluate_policy(
+                    trained, episodes, seed, physics=physics, backend="gymnasium", perturb=[*perturb, *items]
+                )
             except PhysicsUnstableError as exc:
                 raise PhysicsUnstableError(f"policy '{label}': {exc}") from None
             frames.append(

@@ -11,6 +11,7 @@ import torch
 from mjreinforce.algo.normalization import RunningNormalizer
 from mjreinforce.algo.policy import GaussianPolicy
 from mjreinforce.config import Config
+from mjreinforce.envs.perturb_config import needs_gymnasium, with_perturbations, without_perturbations
 from mjreinforce.envs.physics_spec import parse_override
 from mjreinforce.envs.vector import make_vec_env, resolve_backend
 
@@ -116,15 +117,20 @@ def merge_physics(base: Sequence[str], extra: Sequence[str]) -> tuple[str, ...]:
     return kept + tuple(extra)
 
 
-def eval_config(cfg: Config, physics: Sequence[str] = (), backend: str | None = None) -> Config:
+def eval_config(
+    cfg: Config, physics: Sequence[str] = (), backend: str | None = None, perturb: Sequence[str] = ()
+) -> Config:
     """The config evaluation envs are built from: the training env's fixed ``cfg.physics`` with ``physics``
-    merged on top (:func:`merge_physics`), no per-episode randomization (evaluation is at fixed physics),
-    envs stepped in-process. ``backend`` (default: the training backend, or gymnasium when any physics
-    override is in force) is checked: physics overrides on envpool raise UserError.
+    merged on top (:func:`merge_physics`), no per-episode randomization (evaluation is at fixed physics), no
+    perturbations unless ``cfg.eval_perturbed`` (then the training ones), ``perturb`` (``KEY=VALUE`` items,
+    ``--perturb``) set on top, envs stepped in-process. ``backend`` (default: the training backend, or
+    gymnasium when any physics override or push is in force) is checked: physics overrides or pushes on
+    envpool raise UserError.
     """
     merged = merge_physics(cfg.physics, physics)
-    chosen = backend or ("gymnasium" if merged else cfg.backend)
-    out = replace(cfg, physics=merged, randomize=(), backend=chosen)  # type: ignore[arg-type]
+    perturbed = with_perturbations(cfg if cfg.eval_perturbed else without_perturbations(cfg), perturb)
+    chosen = backend or ("gymnasium" if merged or needs_gymnasium(perturbed) else cfg.backend)
+    out = replace(perturbed, physics=merged, randomize=(), backend=chosen)  # type: ignore[arg-type]
     if resolve_backend(out) == "gymnasium":
         out = replace(out, env_workers=0)  # one process; 100 async workers would cost more than they save
     return out

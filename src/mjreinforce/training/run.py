@@ -14,6 +14,7 @@ from mjreinforce import config as config_mod
 from mjreinforce.analysis.plotting import plot_run
 from mjreinforce.config import Config, validate
 from mjreinforce.envs.custom import make_id, pin_model_file
+from mjreinforce.envs.perturb_config import check_env_fits
 from mjreinforce.envs.physics import make_physics_env
 from mjreinforce.envs.vector import inspect_env, resolve_backend
 from mjreinforce.errors import UserError
@@ -96,8 +97,9 @@ def train(
 
 
 def check_run_input(cfg: Config, workers: int) -> str:
-    """Check what a run is given before anything is written: the config, ``workers``, the env id and the
-    physics specs (bad ones fail here, not in a worker). Returns the backend the seeds will use."""
+    """Check what a run is given before anything is written: the config, ``workers``, the env id, the
+    physics specs and the perturbations' fit to the env (bad ones fail here, not in a worker). Returns the
+    backend the seeds will use."""
     validate(cfg)
     if workers < 1:
         raise UserError(f"workers must be >= 1, got {workers}")
@@ -105,6 +107,7 @@ def check_run_input(cfg: Config, workers: int) -> str:
     backend = resolve_backend(cfg)
     if cfg.physics or cfg.randomize:
         make_physics_env(make_id(cfg), cfg.physics, cfg.randomize, env_kwargs=cfg.env_kwargs).close()
+    check_env_fits(cfg)
     return backend
 
 
