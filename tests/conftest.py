@@ -6,10 +6,13 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 import traceback
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -274,6 +277,39 @@ def selected_cases(request: pytest.FixtureRequest, cases: Mapping[str, Case], pa
         if item.module is request.module and param in getattr(getattr(item, "callspec", None), "params", {})
     }
     return {name: case for name, case in cases.items() if name in names}
+
+
+# --------------------------------------------------------------------------
+# a run killed mid-way
+# --------------------------------------------------------------------------
+def wait_for_checkpoint(seed_dir: Path, proc: subprocess.Popen, min_updates: int, timeout: float = 120) -> None:
+    """Poll ``checkpoints/latest.json`` (written atomically) until it names ``min_updates`` updates."""
+    latest = seed_dir / "checkpoints" / "latest.json"
+    deadline = time.monotonic() + timeout
+    while not (latest.exists() and json.loads(latest.read_text())["updates"] >= min_updates):
+        assert proc.poll() is None, "the run ended before it could be killed (see killed.stderr)"
+        assert time.monotonic() < deadline, f"no checkpoint of {min_updates} updates after {timeout} s"
+        time.sleep(0.02)
+
+
+def train_killed_after(cli: Cli, args: Iterable[str], out: Path, cwd: Path, min_updates: int) -> None:
+    """``mjreinforce train ARGS --out OUT`` in a subprocess, SIGKILLed once its ``seed_1`` has a checkpoint of
+    ``min_updates`` updates (before the seed finished); its stderr is in ``cwd/killed.stderr``."""
+    with open(cwd / "killed.stderr", "w") as stderr:
+        proc = subprocess.Popen(
+            cli.command("train", *args, "--out", str(out)),
+            cwd=cwd,
+            env=cli.env(),
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+        try:
+            wait_for_checkpoint(out / "seed_1", proc, min_updates)
+            proc.send_signal(signal.SIGKILL)
+        finally:
+            proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    assert not (out / "seed_1" / "summary.json").exists(), "the run finished before it was killed"
 
 
 # --------------------------------------------------------------------------

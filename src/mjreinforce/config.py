@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import tomllib
 import typing
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -18,7 +18,7 @@ from typing import Any, Literal
 import tomli_w
 
 from mjreinforce.config_bounds import BATCH_BOUND, BOUNDS, LENGTH_BOUNDS, LOG_STD_MAX, LOG_STD_MIN, check_number
-from mjreinforce.config_coercion import check_type, coerce_to, did_you_mean
+from mjreinforce.config_coercion import check_toml_value, check_type, coerce_to, did_you_mean
 from mjreinforce.config_perturbations import check_perturbations, raw_value
 from mjreinforce.errors import UserError, one_line
 from mjreinforce.files import atomic_write
@@ -53,6 +53,15 @@ class Config:
     """Fixed MuJoCo model overrides such as ``gravity=-4.9`` or ``body_mass.pole=2.0``."""
     randomize: tuple[str, ...] = ()
     """Per-episode uniform randomization such as ``gravity=-12:-7`` (gymnasium backend)."""
+    env_module: str | None = None
+    """The module that registers ``env_id`` (gymnasium's ``module:EnvId``: ``env_id = "mypkg.envs:MyRobot-v0"`` or
+    ``--env mypkg.envs:MyRobot-v0`` sets both); imported before the env is made. None: an env registered already."""
+    env_kwargs: dict[str, Any] = field(default_factory=dict, hash=False)  # a dict: left out of hash(cfg), kept in ==
+    """Arguments of the env's constructor, e.g. ``{ctrl_cost_weight = 1e-3, xml_file = "my_hopper.xml"}`` (a TOML
+    table; ``--env-kwarg KEY=VALUE``); checked against its signature. ``train`` stores ``xml_file`` absolute."""
+    xml_file_sha256: str | None = None
+    """Set by ``train``: the sha256 of ``env_kwargs.xml_file`` when the run started. Resume, ``eval``, robustness,
+    video, ``load_policy`` and export refuse a model file that changed since, unless told to allow it."""
 
     # --- budget and seeds --------------------------------------------------
     seeds: tuple[int, ...] = (1, 2, 3, 5, 8)
@@ -281,6 +290,7 @@ def validate(cfg: Config) -> Config:
     elif cfg.accept_zero_bootstrap:
         raise UserError("accept_zero_bootstrap applies only without a critic (use_critic = false)")
     _check_algorithm(cfg)
+    _check_env_source(cfg)
     check_perturbations(cfg)
     if cfg.target_return is not None and not cfg.evaluates:
         raise UserError("target_return needs eval_every_steps > 0 (evaluation decides when the target is reached)")
@@ -313,6 +323,23 @@ def _check_algorithm(cfg: Config) -> None:
         )
 
 
+def _check_env_source(cfg: Config) -> None:
+    """``env_module`` a dotted module name, ``env_kwargs`` keys identifiers, ``xml_file_sha256`` only with an
+    ``xml_file`` (its values are checked against the env by :mod:`mjreinforce.envs.custom`)."""
+    if cfg.env_module is not None and not all(part.isidentifier() for part in cfg.env_module.split(".")):
+        raise UserError(f"env_module must be a module name such as mypkg.envs, got {cfg.env_module!r}")
+    bad = [key for key in cfg.env_kwargs if not (isinstance(key, str) and key.isidentifier())]
+    if bad:
+        raise UserError(f"env_kwargs keys must be argument names, got {bad[0]!r}")
+    for key, value in cfg.env_kwargs.items():  # also when given in Python, not through TOML
+        check_toml_value(f"env_kwargs.{key}", value)
+    if cfg.xml_file_sha256 is not None and "xml_file" not in cfg.env_kwargs:
+        raise UserError("xml_file_sha256 is set but env_kwargs has no xml_file")
+    sha = cfg.xml_file_sha256
+    if sha is not None and not (len(sha) == 64 and all(c in "0123456789abcdef" for c in sha)):
+        raise UserError(f"xml_file_sha256 must be 64 hex digits (a sha256), got {sha!r}")
+
+
 def _check_bounds(cfg: Config) -> None:
     """Every numeric field (every element of a list field) finite and inside its bound; list lengths too."""
     for name, bound in BOUNDS.items():
@@ -323,7 +350,7 @@ def _check_bounds(cfg: Config) -> None:
                 check_number(f"{name}[{i}]", item, bound)
         elif value is not None:
             check_number(name, value, bound)
-    for name in ("physics", "randomize"):
+    for name in ("physics", "randomize", "env_kwargs"):
         check_number(f"number of {name}", len(getattr(cfg, name)), LENGTH_BOUNDS[name])
 
 
@@ -356,6 +383,11 @@ def with_overrides(cfg: Config, values: dict[str, Any]) -> Config:
     if unknown:
         raise UserError(f"unknown config key {unknown[0]!r}{did_you_mean(unknown[0], FIELD_NAMES)}")
     coerced = {k: _coerce(k, v) for k, v in values.items()}
+    module, sep, env_id = str(coerced.get("env_id") or "").partition(":")
+    if sep:  # gymnasium's "module:EnvId": the module that registers the env, then the id
+        if not module or not env_id:
+            raise UserError(f"env_id must be an id or module:EnvId, got {coerced['env_id']!r}")
+        coerced.update(env_module=module, env_id=env_id)
     # Setting one budget clears the other, so `--episodes` overrides a preset's steps.
     if coerced.get("total_episodes") is not None and "total_steps" not in coerced:
         coerced["total_steps"] = None
@@ -396,13 +428,14 @@ def load_toml(path: Path, base: Config | None = None) -> Config:
 
 
 def to_dict(cfg: Config) -> dict[str, Any]:
-    """Config as plain TOML-able values; ``None`` fields are omitted (TOML has no null)."""
+    """Config as plain TOML-able values; ``None`` fields are omitted (TOML has no null), and so is an empty
+    ``env_kwargs`` (so configs without env arguments keep the hashes they had before the key existed)."""
     out: dict[str, Any] = {}
     for f in fields(cfg):
         value = getattr(cfg, f.name)
-        if value is None:
+        if value is None or value == {}:
             continue
-        out[f.name] = list(value) if isinstance(value, tuple) else value
+        out[f.name] = list(value) if isinstance(value, tuple) else dict(value) if isinstance(value, dict) else value
     return out
 
 
@@ -439,8 +472,9 @@ ENV_TABLE = "env"
 
 def env_name(env_id: str) -> str:
     """``"Hopper-v5"`` -> ``"Hopper"``: the key of a preset's per-task table."""
-    name, sep, version = env_id.rpartition("-v")
-    return name if sep and version.isdigit() else env_id
+    bare = env_id.rpartition(":")[2]  # without gymnasium's "module:" prefix
+    name, sep, version = bare.rpartition("-v")
+    return name if sep and version.isdigit() else bare
 
 
 def _preset_tables(name: str) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:

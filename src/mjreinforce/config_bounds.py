@@ -105,6 +105,7 @@ LENGTH_BOUNDS: dict[str, Bound] = {
     "hidden_sizes": Bound(1, 64, "hidden layers"),
     "physics": Bound(0, 1024, "physics overrides"),
     "randomize": Bound(0, 1024, "randomized physics values"),
+    "env_kwargs": Bound(0, 1024, "arguments of the env's constructor"),
     "obs_noise_std": Bound(1, 100_000, "one std for every dimension, or one per dimension"),
 }
 """List config field -> the bound on its number of elements."""

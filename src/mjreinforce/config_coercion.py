@@ -2,10 +2,10 @@
 
 The conversion is driven by the type hint alone, so it knows nothing about :class:`~mjreinforce.config.Config`:
 ``X | None`` accepts None/"none"/"null"/"", ``Literal`` one of its values, ``tuple[T, ...]`` a list, a TOML
-array string or a comma-separated string, and ``bool``/``int``/``float``/``str`` their usual spellings (an
-int may be written as an integral float, ``1e5``). Floats must be finite: NaN, ``inf`` and overflows such as
-``1e400`` are refused here; ranges are checked by :func:`mjreinforce.config.validate`. A bad value is a
-one-line :class:`UserError`.
+array string or a comma-separated string, ``dict[str, Any]`` a table of TOML values (or an inline-table
+string), and ``bool``/``int``/``float``/``str`` their usual spellings (an int may be written as an integral
+float, ``1e5``). Floats must be finite: NaN, ``inf`` and overflows such as ``1e400`` are refused here; ranges
+are checked by :func:`mjreinforce.config.validate`. A bad value is a one-line :class:`UserError`.
 
 :func:`check_type` is the strict counterpart for values given in Python (``Config(...)``,
 ``dataclasses.replace``): no strings are parsed, a list is accepted where a tuple is meant (and converted), an
@@ -40,6 +40,8 @@ def coerce_to(name: str, hint: Any, value: Any) -> Any:
         if value not in args:
             raise UserError(f"{name} must be one of {', '.join(map(str, args))}; got {shown(value)}")
         return value
+    if origin is dict:
+        return _to_table(name, value)
     if origin is tuple:
         if isinstance(value, str) and value.strip().startswith("["):
             try:  # a TOML array, e.g. --set 'randomize=["gravity=-12:-7"]'
@@ -68,6 +70,35 @@ def coerce_to(name: str, hint: Any, value: Any) -> Any:
             raise UserError(f"{name} must be a string, got {shown(value)}")
         return value
     raise TypeError(f"unsupported config type {hint} for {name}")  # a bug, not user input
+
+
+def _to_table(name: str, value: Any) -> dict[str, Any]:
+    """A mapping (or a TOML inline-table string, ``{a = 1, b = "x"}``) of names to TOML values: strings, booleans,
+    finite numbers, and arrays and tables of them."""
+    if isinstance(value, str):
+        try:
+            value = tomllib.loads(f"v = {value}")["v"] if value.strip() else {}
+        except tomllib.TOMLDecodeError:
+            raise UserError(f"{name} must be a table such as {{a = 1}}, got {shown(value)}") from None
+    if not isinstance(value, dict):
+        raise UserError(f"{name} must be a table of name = value, got {shown(value)}")
+    for key, item in value.items():
+        check_toml_value(f"{name}.{key}", item)
+    return dict(value)
+
+
+def check_toml_value(name: str, value: Any) -> None:
+    """``value`` is a string, a boolean, a finite number, or an array or table of those; else a UserError."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise UserError(f"{name} must be a finite number, got {shown(value)}")
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            check_toml_value(f"{name}[{i}]", item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_toml_value(f"{name}.{key}", item)
+    elif not isinstance(value, (str, bool, int, float)):
+        raise UserError(f"{name} must be a string, number, boolean, array or table, got {shown(value)}")
 
 
 def _to_int(name: str, value: Any) -> int:

@@ -12,7 +12,9 @@ command-line numbers that bypass the config, ``sweep`` sweep files, ``corrupt`` 
 directory (plot, eval, robustness, train --resume), ``os`` places that cannot be written (a file where a
 directory must go, a directory where a file must go, a read-only mount), ``outputs`` output flags (``eval --out``,
 ``--video``, ``robustness --out``, ``plot --out``) aimed at a run's, sweep's or benchmark's own files, at another
-run's directory, or at a file mjreinforce did not write.
+run's directory, or at a file mjreinforce did not write, ``env`` env arguments, user env modules, custom model
+files (missing, unparsable, changed since training) and MuJoCo-only features on other envs, ``export`` what
+``mjreinforce export`` is given to load and where it is told to write.
 Beyond the corpus: a diverging run, a full disk and read-only output directories.
 """
 
@@ -27,6 +29,7 @@ import subprocess
 import textwrap
 from pathlib import Path
 
+import gymnasium.envs.mujoco
 import pytest
 
 from conftest import WD, Case, copies_of, selected_cases, snapshot
@@ -436,7 +439,174 @@ OUTPUTS = {  # output flags never land on a run's, sweep's or benchmark's own fi
 }
 
 
-KINDS = {"config": CONFIG, "flag": FLAG, "sweep": SWEEP, "corrupt": CORRUPT, "os": OS, "outputs": OUTPUTS}
+HOPPER_XML = Path(gymnasium.envs.mujoco.__file__).parent / "assets" / "hopper.xml"
+BROKEN_MODULE = b"import gymnasium\n1 / 0\n"  # fails while it registers
+EMPTY_MODULE = b"x = 1\n"  # registers nothing
+LOST_ENTRY_POINT = b'import gymnasium\ngymnasium.register(id="Lost-v0", entry_point="nowhere.mod:Env")\n'
+
+
+def _tiny_run(wd: Path, name: str, env_id: str, **settings_: object) -> None:
+    """A finished one-seed tutorial-network run of 2 episodes of ``env_id`` in ``wd/name``."""
+    base = {"env_id": env_id, "backend": "gymnasium", "total_episodes": 2, "seeds": (1,), "tensorboard": False}
+    train(with_overrides(load_preset("tutorial"), {**base, **settings_}), wd / name, quiet=True, plot=False)
+
+
+def _changed_model_run(wd: Path, delete: bool = False) -> None:
+    """``xrun``: Hopper-v5 trained on its own model file ``wd/my_hopper.xml``, which is then edited (or deleted)."""
+    model = wd / "my_hopper.xml"
+    model.write_bytes(HOPPER_XML.read_bytes())
+    _tiny_run(wd, "xrun", "Hopper-v5", env_kwargs={"xml_file": str(model)})
+    if delete:
+        model.unlink()
+    else:
+        model.write_bytes(model.read_bytes() + b"<!-- edited after training -->\n")
+
+
+def _pendulum_run(wd: Path) -> None:
+    _tiny_run(wd, "pend", "Pendulum-v1", total_episodes=1)
+
+
+CHANGED = ("my_hopper.xml", "changed since training", "--allow-changed-model")
+ENV = {  # env arguments, module:EnvId, custom model files, features that need MuJoCo
+    "kwarg_unknown": Case(
+        train_args("--env", "Hopper-v5", "--env-kwarg", "ctrl_cost_weigth=1e-3"),
+        ("Hopper-v5 takes no argument 'ctrl_cost_weigth'", "did you mean ctrl_cost_weight"),
+    ),
+    "kwarg_unknown_in_toml": Case(
+        train_args("--env", "Pendulum-v1", "--config", "c.toml"),
+        ("Pendulum-v1 takes no argument 'gravity'",),
+        (("c.toml", b"[env_kwargs]\ngravity = 9.8\n"),),
+    ),
+    "kwarg_bad_value": Case(
+        train_args("--env", "Hopper-v5", "--env-kwarg", "healthy_z_range=3"), ("healthy_z_range=3", "TypeError")
+    ),
+    "kwarg_bad_value_at_construction": Case(
+        train_args("--env", "Hopper-v5", "--env-kwarg", "frame_skip=0"), ("frame_skip=0", "ZeroDivisionError")
+    ),
+    "kwarg_nan": Case(train_args("--env", "Pendulum-v1", "--env-kwarg", "g=nan"), ("env_kwargs.g", "finite")),
+    "kwarg_date": Case(
+        train_args("--env", "Pendulum-v1", "--env-kwarg", "g=1979-05-27"), ("env_kwargs.g", "string, number")
+    ),
+    "kwarg_malformed": Case(train_args("--env-kwarg", "ctrl_cost_weight"), ("--env-kwarg", "KEY=VALUE")),
+    "kwarg_twice": Case(train_args("--env-kwarg", "g=1", "--env-kwarg", "g=2"), ("--env-kwarg g", "twice")),
+    "kwarg_reserved": Case(train_args("--env", "Hopper-v5", "--env-kwarg", "render_mode=human"), ("render_mode",)),
+    "kwarg_set_not_a_table": Case(train_args(*settings("env_kwargs=[1, 2]")), ("env_kwargs", "table")),
+    "xml_missing": Case(
+        train_args("--env", "Hopper-v5", "--env-kwarg", "xml_file=models/none.xml"),
+        (f"{WD}/models/none.xml", "no such file"),
+    ),
+    "xml_unparsable": Case(
+        train_args("--env", "Hopper-v5", "--env-kwarg", "xml_file=bad.xml"),
+        (f"{WD}/bad.xml", "MuJoCo cannot load it", "XML"),
+        (("bad.xml", b"<mujoco><worldbody><body>\n"),),
+    ),
+    "xml_not_a_model": Case(
+        train_args("--env", "Hopper-v5", "--env-kwarg", "xml_file=notes.xml"),
+        ("notes.xml", "MuJoCo cannot load it"),
+        (("notes.xml", b"<mujoco><nonsense/></mujoco>\n"),),
+    ),
+    "xml_is_a_directory": Case(
+        train_args("--env", "Hopper-v5", "--env-kwarg", f"xml_file={RUN}"), (f"{WD}/{RUN}", "is a directory")
+    ),
+    "module_missing": Case(
+        train_args("--env", "nosuchpkg.envs:Robot-v0"), ("env module 'nosuchpkg.envs'", "no such module")
+    ),
+    "module_broken": Case(
+        train_args("--env", "mjr_broken_envs:Robot-v0"),
+        ("env module 'mjr_broken_envs'", "ZeroDivisionError"),
+        (("mjr_broken_envs.py", BROKEN_MODULE),),
+    ),
+    "module_registers_nothing": Case(
+        train_args("--env", "mjr_empty_envs:Robot-v0"),
+        ("unknown env id 'Robot-v0'", "module mjr_empty_envs registers no such env"),
+        (("mjr_empty_envs.py", EMPTY_MODULE),),
+    ),
+    "module_entry_point_missing": Case(
+        train_args("--env", "mjr_lost_envs:Lost-v0"),
+        ("cannot create Lost-v0", "No module named 'nowhere'"),
+        (("mjr_lost_envs.py", LOST_ENTRY_POINT),),
+    ),
+    "module_malformed": Case(train_args("--env", ":Hopper-v5"), ("module:EnvId",)),
+    "envpool_with_kwargs": Case(
+        train_args("--env", "Hopper-v5", "--backend", "envpool", "--env-kwarg", "ctrl_cost_weight=0.01"),
+        ("backend 'envpool' cannot run this config", "env_kwargs (ctrl_cost_weight)"),
+    ),
+    "physics_on_a_non_mujoco_env": Case(
+        train_args("--env", "Pendulum-v1", "--backend", "gymnasium", "--physics", "gravity=-3"),
+        ("physics variation", "needs a MuJoCo model", "Pendulum-v1"),
+    ),
+    "video_of_a_non_mujoco_env": Case(
+        ("eval", "pend", "--episodes", "1", "--video", "v.mp4", "--out", "e.json"),
+        ("video", "needs a MuJoCo model", "Pendulum-v1"),
+        setup=_pendulum_run,
+    ),
+    "robustness_of_a_non_mujoco_env": Case(
+        ("robustness", "pend", "--vary", "gravity=-15:-5:3", "--out", "r"),
+        ("needs a MuJoCo model", "Pendulum-v1"),
+        setup=_pendulum_run,
+    ),
+    "eval_changed_model": Case(("eval", "xrun", "--episodes", "1"), CHANGED, setup=_changed_model_run),
+    "robustness_changed_model": Case(
+        ("robustness", "xrun", "--vary", "body_mass.torso*=0.5:2:3"), CHANGED, setup=_changed_model_run
+    ),
+    "export_changed_model": Case(("export", "xrun", "--out", "p.onnx"), CHANGED, setup=_changed_model_run),
+    "resume_changed_model": Case(("train", "--resume", "xrun"), CHANGED, setup=_changed_model_run),
+    "eval_missing_model": Case(
+        ("eval", "xrun", "--episodes", "1"),
+        ("my_hopper.xml", "missing"),
+        setup=lambda wd: _changed_model_run(wd, delete=True),
+    ),
+    "allow_changed_model_without_resume": Case(train_args("--allow-changed-model"), ("--allow-changed-model",)),
+}
+
+
+def _export_files(wd: Path) -> None:
+    """Beside the run: a checkpoint with one flipped byte, a foreign file, a pickle's opening bytes, an .onnx."""
+    data = bytearray(latest_checkpoint(wd / RUN).read_bytes())
+    data[-8] ^= 0xFF  # in the tensor data, after the header
+    (wd / "damaged.safetensors").write_bytes(bytes(data))
+    (wd / "notes.txt").write_text("my notes\n")
+    (wd / "model.pt").write_bytes(b"\x80\x04" + b"\x00" * 64)
+    (wd / "existing.onnx").write_bytes(b"mine")
+
+
+def export_case(args: tuple[str, ...], *fragments: str) -> Case:
+    return Case(("export", *args), fragments, setup=_export_files)
+
+
+EXPORT = {  # mjreinforce export: what it loads and where it writes
+    "damaged_checkpoint": export_case(("damaged.safetensors", "--out", "p.onnx"), "corrupted", "checksum"),
+    "foreign_file": export_case(("notes.txt", "--out", "p.onnx"), "notes.txt", "not a mjreinforce checkpoint"),
+    "pickle_file": export_case(("model.pt", "--out", "p.onnx"), "torch.save/pickle", "not loaded"),
+    "missing_checkpoint_name": export_case((RUN, "--checkpoint", "ckpt_9.safetensors", "--out", "p.onnx"), "ckpt_9"),
+    "checkpoint_twice": export_case(("damaged.safetensors", "--checkpoint", "x", "--out", "p.onnx"), "already"),
+    "unknown_seed": export_case((RUN, "--seed", "4", "--out", "p.onnx"), "no seed 4"),
+    "negative_seed": export_case((RUN, "--seed", "-1", "--out", "p.onnx"), "--seed", "a training seed"),
+    "out_under_a_file": export_case((RUN, "--out", f"{FILE}/p.onnx"), FILE, "Not a directory"),
+    "out_read_only": export_case((RUN, "--out", f"{RO}/p.onnx"), f"{RO}/p.onnx", "Read-only"),
+    "out_exists": export_case((RUN, "--out", "existing.onnx"), "existing.onnx exists", "--overwrite"),
+    "out_is_a_directory": export_case((RUN, "--out", RUN), "is a directory"),
+    "out_is_the_runs_config": export_case((RUN, "--out", f"{RUN}/config.toml", "--overwrite"), "one of its own files"),
+    "out_in_a_seed_dir": export_case((RUN, "--out", f"{RUN}/seed_1/p.onnx"), "inside its own seed_1/"),
+    "out_in_another_run": Case(
+        ("export", RUN, "--out", "other/p.onnx"),
+        ("other", "that this command does not read"),
+        setup=lambda wd: shutil.copytree(wd / RUN, wd / "other"),
+    ),
+    "no_out": export_case((RUN,), "--out"),
+}
+
+
+KINDS = {
+    "config": CONFIG,
+    "flag": FLAG,
+    "sweep": SWEEP,
+    "corrupt": CORRUPT,
+    "os": OS,
+    "outputs": OUTPUTS,
+    "env": ENV,
+    "export": EXPORT,
+}
 IN_A_PROCESS = (
     "config-toml_nan",
     "flag-eval_seed_2_40",
@@ -444,6 +614,8 @@ IN_A_PROCESS = (
     "corrupt-eval_latest_junk",
     "os-eval_out_under_a_file",
     "outputs-eval_out_is_a_seeds_table",
+    "env-module_missing",
+    "export-damaged_checkpoint",
 )
 """One case of each class as a real ``mjreinforce`` process: the console script, and what reaches the file
 descriptors (a C library's warning, a second line) that ``main()`` in this process would not show."""

@@ -3,7 +3,8 @@
 Tiny real runs (a few thousand steps of vpg on InvertedPendulum-v5: action clipping, tanh squashing,
 observation normalization; and the tutorial's network) are trained once in a module fixture. Each is exported,
 loaded with onnxruntime and compared with ``policy.act``; the torch-free controller loop of docs/export.md runs
-in a subprocess without torch and must get ``mjreinforce eval``'s returns.
+in a subprocess without torch and must get ``mjreinforce eval``'s returns, also for a user's env package. Export's
+bad inputs are in the bad-input corpus (tests/integration/test_bad_input_corpus.py, class ``export``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import re
 import shutil
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +36,9 @@ from mjreinforce.trained.loading import TrainedPolicy
 
 pytestmark = pytest.mark.slow
 
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "export.md"
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = ROOT / "docs" / "export.md"
+ARM = "examples.two_link_arm:TwoLinkArm-v0"
 TINY = {"backend": "gymnasium", "seeds": (1,), "total_steps": 4096, "tensorboard": False}
 VARIANTS = {  # name -> (preset, overrides)
     "clip": ("vpg", {}),
@@ -55,6 +57,15 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         mjreinforce.train(cfg, root / name, preset=preset, quiet=True, plot=False)
         out[name] = root / name
     return out
+
+
+@pytest.fixture(scope="module")
+def arm_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny vpg run on the worked example's two-link arm, a user's env package (``module:EnvId``)."""
+    path = tmp_path_factory.mktemp("export-arm") / "arm"
+    cfg = with_overrides(load_preset("vpg"), {**TINY, "total_steps": 1024, "env_id": ARM})
+    mjreinforce.train(cfg, path, preset="vpg", quiet=True, plot=False)
+    return path
 
 
 @pytest.fixture(scope="module")
@@ -111,6 +122,7 @@ def test_the_metadata_describes_the_policy(runs: dict[str, Path], exported: dict
     _, ckpt_meta = checkpoint_format.load_checkpoint(file)
     env = gym.make("InvertedPendulum-v5")
     assert meta["env_id"] == "InvertedPendulum-v5" and meta["env_kwargs"] == "{}" and meta["env_module"] == ""
+    assert meta["xml_file_sha256"] == ""
     assert (meta["obs_dim"], meta["act_dim"], meta["action_bound"]) == ("4", "1", "tanh")
     assert json.loads(meta["action_low"]) == env.action_space.low.tolist()
     assert json.loads(meta["action_high"]) == env.action_space.high.tolist()
@@ -181,11 +193,16 @@ def controller_loop() -> str:
     return text.split("<!-- controller loop -->", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
 
 
-@pytest.mark.parametrize("name", ["normalized", "tanh", "solved"])
+@pytest.mark.parametrize("name", ["normalized", "tanh", "solved", "arm"])
 def test_the_torch_free_loop_gets_evals_returns(
-    name: str, runs: dict[str, Path], run_dir: Path, tmp_path: Path
+    name: str, runs: dict[str, Path], run_dir: Path, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    source = run_dir if name == "solved" else runs[name]  # "solved": the shared policy that reaches 1000
+    if name == "arm":  # a user's env: the loop's directory holds its package, as the user's project would
+        source = request.getfixturevalue("arm_run")
+        ignore = shutil.ignore_patterns("__pycache__")
+        shutil.copytree(ROOT / "examples" / "two_link_arm", tmp_path / "examples" / "two_link_arm", ignore=ignore)
+    else:  # "solved": the shared policy that reaches 1000
+        source = run_dir if name == "solved" else runs[name]
     assert main(["export", str(source), "--out", str(tmp_path / "policy.onnx")]) == 0
     script = controller_loop() + "import json, sys\nassert 'torch' not in sys.modules\nprint(json.dumps(returns))\n"
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # plain onnxruntime + gymnasium only
@@ -198,105 +215,12 @@ def test_the_torch_free_loop_gets_evals_returns(
     args = ["eval", str(source), "--episodes", str(len(returns)), "--backend", "gymnasium", "--out", str(report)]
     assert main(args) == 0
     summary = json.loads(report.read_text())
-    assert summary["return_mean"] == pytest.approx(np.mean(returns), rel=1e-9)
-    assert (summary["return_min"], summary["return_max"]) == pytest.approx((min(returns), max(returns)), rel=1e-9)
+    # The graph reads float32 observations where act() reads float64 ones: on the pendulum the actions come out the
+    # same; the arm's unclipped actions differ in float32 rounding, and 200 steps carry that into its returns.
+    rel = 1e-5 if name == "arm" else 1e-9
+    assert summary["return_mean"] == pytest.approx(np.mean(returns), rel=rel)
+    assert (summary["return_min"], summary["return_max"]) == pytest.approx((min(returns), max(returns)), rel=rel)
     result = evaluate_policy(mjreinforce.load_policy(source), len(returns), summary["eval_seed"], backend="gymnasium")
-    np.testing.assert_allclose(returns, result.returns, rtol=1e-9)  # episode by episode
+    np.testing.assert_allclose(returns, result.returns, rtol=rel)  # episode by episode
     if name == "solved":
         assert min(returns) == 1000.0  # whole episodes: a thousand steps of agreement
-
-
-# ----------------------------------------------------------------------------------------- bad input
-BAD = {  # case -> (export arguments, fragments of the one error line); run/ is a copy of a run
-    "damaged_checkpoint": (("damaged.safetensors", "--out", "p.onnx"), ("corrupted", "checksum")),
-    "foreign_file": (("notes.txt", "--out", "p.onnx"), ("notes.txt", "not a mjreinforce checkpoint")),
-    "pickle_file": (("model.pt", "--out", "p.onnx"), ("torch.save/pickle", "not loaded")),
-    "missing_checkpoint_name": (("run", "--checkpoint", "ckpt_9.safetensors", "--out", "p.onnx"), ("ckpt_9",)),
-    "checkpoint_twice": (("damaged.safetensors", "--checkpoint", "x", "--out", "p.onnx"), ("already",)),
-    "unknown_seed": (("run", "--seed", "4", "--out", "p.onnx"), ("no seed 4",)),
-    "negative_seed": (("run", "--seed", "-1", "--out", "p.onnx"), ("--seed", "a training seed")),
-    "out_under_a_file": (("run", "--out", "notes.txt/p.onnx"), ("notes.txt", "Not a directory")),
-    "out_read_only": (("run", "--out", "{ro}/p.onnx"), ("{ro}/p.onnx", "Read-only")),
-    "out_exists": (("run", "--out", "existing.onnx"), ("existing.onnx exists", "--overwrite")),
-    "out_is_a_directory": (("run", "--out", "run"), ("is a directory",)),
-    "out_is_the_runs_config": (("run", "--out", "run/config.toml", "--overwrite"), ("one of its own files",)),
-    "out_in_a_seed_dir": (("run", "--out", "run/seed_1/p.onnx"), ("inside its own seed_1/",)),
-    "out_in_another_run": (("run", "--out", "other/p.onnx"), ("other", "that this command does not read")),
-    "no_out": (("run",), ("--out",)),
-}
-IN_SUBPROCESS = ("damaged_checkpoint", "foreign_file", "out_under_a_file", "out_read_only", "no_out")
-"""Cases run as the console script in a subprocess (a few at a time); the others call ``main`` in-process."""
-
-
-def _snapshot(path: Path) -> dict[str, bytes | str]:
-    """Every entry under ``path``: a file's bytes, a directory as "dir"."""
-    return {str(p.relative_to(path)): p.read_bytes() if p.is_file() else "dir" for p in sorted(path.rglob("*"))}
-
-
-@pytest.fixture(scope="module")
-def workdir_template(runs: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """What each bad-input case starts from: a copy of a run, a damaged and a foreign checkpoint, files."""
-    path = tmp_path_factory.mktemp("template")
-    shutil.copytree(runs["clip"], path / "run")
-    data = bytearray(checkpoint_dir.latest_checkpoint(runs["clip"]).read_bytes())
-    data[len(data) // 2] ^= 0xFF  # one flipped byte in the tensor data
-    (path / "damaged.safetensors").write_bytes(bytes(data))
-    (path / "notes.txt").write_text("my notes\n")
-    (path / "model.pt").write_bytes(b"\x80\x04" + b"\x00" * 64)  # a pickle's opening bytes
-    (path / "existing.onnx").write_bytes(b"mine")
-    shutil.copytree(runs["normalized"], path / "other")
-    return path
-
-
-@pytest.fixture(scope="module")
-def bad_outcomes(workdir_template: Path, read_only_dir: Path | None, cli, tmp_path_factory) -> dict[str, tuple]:
-    """IN_SUBPROCESS case -> (the process, the working directory before, after); None when it cannot run."""
-
-    def run(case: str) -> tuple | None:
-        if "{ro}" in " ".join(BAD[case][0]) and read_only_dir is None:
-            return None
-        workdir = tmp_path_factory.mktemp(case)
-        shutil.copytree(workdir_template, workdir, dirs_exist_ok=True)
-        before = _snapshot(workdir)
-        args = [a.replace("{ro}", str(read_only_dir)) for a in BAD[case][0]]
-        return cli("export", *args, cwd=workdir, timeout=240), before, _snapshot(workdir)
-
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        return dict(zip(IN_SUBPROCESS, pool.map(run, IN_SUBPROCESS), strict=True))
-
-
-def in_process(args: tuple[str, ...], capsys: pytest.CaptureFixture[str]) -> subprocess.CompletedProcess:
-    """``mjreinforce export ARGS`` through :func:`main` in the current directory, as a finished process."""
-    try:
-        code = main(["export", *args])
-    except SystemExit as exc:  # argparse's errors
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return subprocess.CompletedProcess(args, code, captured.out, captured.err)
-
-
-@pytest.mark.parametrize("case", BAD)
-def test_bad_input_is_one_line_exit_2_and_nothing_written(
-    case: str,
-    bad_outcomes: dict[str, tuple],
-    workdir_template: Path,
-    read_only_dir: Path | None,
-    one_error_line,
-    tmp_path: Path,
-    capsys,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    if case in IN_SUBPROCESS:
-        if bad_outcomes[case] is None:
-            pytest.skip("needs root and a tmpfs mount for a read-only directory")
-        proc, before, after = bad_outcomes[case]
-    else:
-        shutil.copytree(workdir_template, tmp_path, dirs_exist_ok=True)
-        before = _snapshot(tmp_path)
-        monkeypatch.chdir(tmp_path)
-        proc, after = in_process(BAD[case][0], capsys), _snapshot(tmp_path)
-    fragments = [f.replace("{ro}", str(read_only_dir)) for f in BAD[case][1]]
-    one_error_line(proc, "export", fragments)
-    assert after == before  # nothing created, replaced or left half-written
-    if read_only_dir is not None:
-        assert list(read_only_dir.iterdir()) == []

@@ -7,7 +7,6 @@ import json
 import re
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ import pytest
 import torch
 
 from benchmarks.tutorial_reference import run_tutorial
+from conftest import wait_for_checkpoint
 from mjreinforce.config import Config, from_dict, load_preset, load_toml, read_toml, with_overrides
 from mjreinforce.trained.loading import load_policy
 from mjreinforce.training.run import train
@@ -264,16 +264,6 @@ def test_tensorboard_off_writes_no_events(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------
 
 
-def _wait_for_checkpoint(seed_dir: Path, proc: subprocess.Popen, min_updates: int, timeout: float = 120) -> None:
-    """Poll ``checkpoints/latest.json`` (written atomically) until it names ``min_updates`` updates."""
-    latest = seed_dir / "checkpoints" / "latest.json"
-    deadline = time.monotonic() + timeout
-    while not (latest.exists() and json.loads(latest.read_text())["updates"] >= min_updates):
-        assert proc.poll() is None, "the run ended before it could be killed (see killed.stderr)"
-        assert time.monotonic() < deadline, f"no checkpoint of {min_updates} updates after {timeout} s"
-        time.sleep(0.02)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("name", "budget", "schedule"),
@@ -304,7 +294,7 @@ def test_resume_after_sigkill_gives_the_uninterrupted_run(
         )
         try:
             # the second checkpoint (update 6): resuming also works from a rotated, non-first checkpoint
-            _wait_for_checkpoint(killed / "seed_1", proc, min_updates=6)
+            wait_for_checkpoint(killed / "seed_1", proc, min_updates=6)
             proc.send_signal(signal.SIGKILL)
         finally:
             proc.wait(timeout=60)

@@ -55,6 +55,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--video-episodes", type=int, default=1, metavar="N", help="episodes in the video (default 1)")
     p.add_argument("--video-size", default="480x480", metavar="WxH", help="video frame size (default 480x480)")
     p.add_argument(
+        "--allow-changed-model",
+        action="store_true",
+        help="use the run's model file (env_kwargs.xml_file) although it changed since training",
+    )
+    p.add_argument(
         "--out",
         type=Path,
         metavar="FILE.json",
@@ -165,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
     silence_mujoco_warnings()
     seed = DEFAULT_EVAL_SEED if args.seed is None else args.seed
     run_seed = args.run_seed if args.run_seed is not None else first_run_seed(args.path)
-    trained = load_policy(args.path, seed=run_seed)
+    trained = load_policy(args.path, seed=run_seed, allow_changed_model=args.allow_changed_model)
     cfg = eval_config(trained.config, args.physics, args.backend, args.perturb)
     if args.perturb and args.video is not None:
         raise UserError("--video records unperturbed episodes; record it in a call without --perturb")

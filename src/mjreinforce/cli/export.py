@@ -39,6 +39,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", type=Path, required=True, metavar="FILE.onnx", help="the ONNX file to write")
     p.add_argument(
+        "--allow-changed-model",
+        action="store_true",
+        help="use the run's model file (env_kwargs.xml_file) although it changed since training",
+    )
+    p.add_argument(
         "--overwrite",
         action="store_true",
         help="replace --out even if mjreinforce did not write it (never a run's own files)",
@@ -70,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
 
     silence_mujoco_warnings()
     seed = args.seed if args.seed is not None else first_run_seed(args.path)
-    trained = load_policy(checkpoint_to_load(args.path, seed, args.checkpoint), seed=seed)
+    file = checkpoint_to_load(args.path, seed, args.checkpoint)
+    trained = load_policy(file, seed=seed, allow_changed_model=args.allow_changed_model)
     print(f"checkpoint: {trained.path} (training seed {trained.seed}, {trained.config.env_id})")
     report = trained.export_onnx(args.out, overwrite=args.overwrite)
     print(

@@ -48,6 +48,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="which training seed's checkpoint to load from runs with several (default: the first)",
     )
     p.add_argument("--labels", help="comma-separated policy names, one per RUN_DIR (default: the directory names)")
+    p.add_argument(
+        "--allow-changed-model",
+        action="store_true",
+        help="use the run's model file (env_kwargs.xml_file) although it changed since training",
+    )
     p.add_argument("--out", type=Path, help="output directory (default: the run directory of the first RUN_DIR)")
     p.add_argument(
         "--overwrite",
@@ -109,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
     policies = {}
     for label, path in zip(labels, args.run_dirs, strict=True):
         run_seed = args.run_seed if args.run_seed is not None else first_run_seed(path)
-        policies[label] = load_policy(path, seed=run_seed)
+        policies[label] = load_policy(path, seed=run_seed, allow_changed_model=args.allow_changed_model)
     seed = DEFAULT_EVAL_SEED if args.seed is None else args.seed
     out = args.out or home_of(args.run_dirs[0])
     if len(axes) == 2:

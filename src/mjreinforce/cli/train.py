@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tomllib
 from pathlib import Path
 
 from mjreinforce import config as cfgmod
@@ -20,7 +21,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help=f"preset name ({', '.join(cfgmod.preset_names())}); default {cfgmod.DEFAULT_PRESET}",
     )
     p.add_argument("--config", type=Path, help="TOML file of config keys, applied on top of the preset")
-    p.add_argument("--env", dest="env_id", help="Gymnasium env id, e.g. InvertedPendulum-v5, HalfCheetah-v5")
+    p.add_argument(
+        "--env",
+        dest="env_id",
+        help="Gymnasium env id, e.g. InvertedPendulum-v5, HalfCheetah-v5, or MODULE:ID for an env a module registers "
+        "(mypkg.envs:MyRobot-v0)",
+    )
+    p.add_argument(
+        "--env-kwarg",
+        action="append",
+        metavar="KEY=VALUE",
+        help="an argument of the env's constructor, VALUE a TOML literal: ctrl_cost_weight=1e-3, "
+        "'healthy_z_range=[0.5, 2.0]', xml_file=models/my_hopper.xml (repeatable; gymnasium backend)",
+    )
     p.add_argument("--seeds", help="comma-separated seeds, e.g. 1,2,3,5,8")
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--episodes", type=int, help="episodes per seed")
@@ -64,6 +77,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="replace an existing run in --out (only the run's own files are deleted; anything else refuses)",
     )
+    p.add_argument(
+        "--allow-changed-model",
+        action="store_true",
+        help="with --resume: continue although the run's model file (env_kwargs.xml_file) changed since it started",
+    )
     p.add_argument("--quiet", action="store_true", help="plain periodic lines instead of a progress bar")
     p.add_argument("--no-tensorboard", action="store_true", help="do not write TensorBoard event files")
     p.add_argument("--no-plot", action="store_true", help="skip the learning-curve plot at the end")
@@ -88,11 +106,31 @@ def resolve_config(args: argparse.Namespace) -> tuple[cfgmod.Config, str, dict[s
         "physics": tuple(args.physics) if args.physics else None,
         "randomize": tuple(args.randomize) if args.randomize else None,
     }
+    if args.env_kwarg:  # on top of the --config file's table, name by name
+        table = file_values.get("env_kwargs")
+        flags["env_kwargs"] = {**(table if isinstance(table, dict) else {}), **parse_env_kwargs(args.env_kwarg)}
     flag_values = {k: v for k, v in flags.items() if v is not None}
     cfg, applied = cfgmod.resolve(preset, file_values, flag_values, cfgmod.parse_set(args.set))
     if cfg.target_return is not None and not cfg.evaluates:
         cfg = cfgmod.with_overrides(cfg, {"eval_every_steps": target_eval_every_steps(cfg)})
     return cfgmod.validate(cfg), preset, applied
+
+
+def parse_env_kwargs(items: list[str]) -> dict[str, object]:
+    """``["KEY=VALUE", ...]`` of ``--env-kwarg``: each VALUE a TOML literal (``1e-3``, ``[0.5, 2.0]``, ``true``,
+    ``"text"``), or else the text as it is (``models/my_hopper.xml``). A malformed or repeated KEY is a UserError."""
+    out: dict[str, object] = {}
+    for item in items:
+        key, sep, text = (part.strip() for part in item.partition("="))
+        if not sep or not key.isidentifier():
+            raise UserError(f"--env-kwarg expects KEY=VALUE with KEY an argument name, got {item!r}")
+        if key in out:
+            raise UserError(f"--env-kwarg {key} is given twice")
+        try:
+            out[key] = tomllib.loads(f"v = {text}")["v"]
+        except tomllib.TOMLDecodeError:
+            out[key] = text
+    return out
 
 
 def target_eval_every_steps(cfg: cfgmod.Config) -> int:
@@ -125,17 +163,25 @@ def _run(args: argparse.Namespace) -> int:
         from mjreinforce.training.resume import resume_run
 
         result = resume_run(
-            args.resume, quiet=args.quiet, plot=not args.no_plot, workers=args.workers or min(os.cpu_count() or 1, 2)
+            args.resume,
+            quiet=args.quiet,
+            plot=not args.no_plot,
+            workers=args.workers or min(os.cpu_count() or 1, 2),
+            allow_changed_model=args.allow_changed_model,
         )
         return _report(result)
+    if args.allow_changed_model:
+        raise UserError("--allow-changed-model applies only with --resume (a new run records its model file)")
     cfg, preset, applied = resolve_config(args)
+    from mjreinforce.envs.vector import backend_reason
     from mjreinforce.training.run import train  # imports torch: after the cheap checks
 
     print(overrides_line(preset, cfg.env_id, applied), flush=True)
     from mjreinforce.envs.perturb_config import backend_note
 
-    if backend_note(cfg):
-        print(backend_note(cfg), flush=True)
+    note = backend_note(cfg) or backend_reason(cfg)  # why auto picks gymnasium: pushes, or env arguments
+    if note:
+        print(note, flush=True)
     out = args.out if args.out is not None else Path("runs") / f"{preset}-{cfg.env_id}"
     if args.seeds is not None and not cfg.seeds:
         raise UserError("--seeds needs at least one seed")

@@ -15,6 +15,7 @@ import gymnasium as gym
 
 from mjreinforce.config import Config, check_field, with_overrides
 from mjreinforce.config_perturbations import PERTURBATION_KEYS, check_perturbations, parse_perturbations
+from mjreinforce.envs.custom import make_env
 from mjreinforce.envs.perturbed import BatchEnv, PerturbedVecEnv, noise_std
 from mjreinforce.envs.pushes import PushWrapper
 from mjreinforce.errors import UserError
@@ -70,12 +71,13 @@ def backend_note(cfg: Config) -> str | None:
 
 
 def check_env_fits(cfg: Config) -> None:
-    """Build one env of ``cfg.env_id`` and check its perturbations against it (the push body exists, the
-    observation noise has 1 or obs_dim numbers), so a mismatch fails before a run or an evaluation starts."""
+    """Build one env of ``cfg`` (its module and arguments too) and check its perturbations against it (the push
+    body exists, the observation noise has 1 or obs_dim numbers), so a mismatch fails before a run or an evaluation
+    starts."""
     perturbations = parse_perturbations(cfg)
     if not perturbations.any:
         return
-    env = gym.make(cfg.env_id)
+    env = make_env(cfg)
     try:
         assert env.observation_space.shape is not None
         noise_std(perturbations.obs_noise_std, int(env.observation_space.shape[0]))

@@ -15,7 +15,7 @@ fields, and geom_size (whose collision bounds would go stale), cannot be set.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, SupportsFloat
 
@@ -23,6 +23,7 @@ import gymnasium
 import mujoco
 import numpy as np
 
+from mjreinforce.envs.custom import require_mujoco
 from mjreinforce.envs.physics_spec import (
     ENTITY_KINDS,
     PhysicsOverride,
@@ -200,9 +201,8 @@ class PhysicsWrapper(gymnasium.Wrapper):
         seed: int = 0,
     ) -> None:
         super().__init__(env)
-        model, data = getattr(env.unwrapped, "model", None), getattr(env.unwrapped, "data", None)
-        if not isinstance(model, mujoco.MjModel) or not isinstance(data, mujoco.MjData):
-            raise UserError(f"physics overrides need a MuJoCo env; {env.spec.id if env.spec else env} is not one")
+        require_mujoco(env, "physics variation (--physics, --randomize, --vary)")
+        model, data = env.unwrapped.model, env.unwrapped.data  # type: ignore[attr-defined]
         reject_duplicates(overrides, "overrides")
         reject_duplicates(randomize, "randomize")
         self._model, self._data = model, data
@@ -268,16 +268,19 @@ def make_physics_env(
     overrides: Sequence[str] = (),
     randomize: Sequence[str] = (),
     seed: int = 0,
+    env_kwargs: Mapping[str, Any] | None = None,
     **make_kwargs: Any,
 ) -> gymnasium.Env:
-    """``gymnasium.make(env_id, **make_kwargs)`` in a PhysicsWrapper; specs are parsed before the build.
+    """``gymnasium.make(env_id, **env_kwargs, **make_kwargs)`` in a PhysicsWrapper; specs are parsed before the
+    build. ``env_id`` may be gymnasium's ``module:EnvId``; ``env_kwargs`` are the env's own arguments (a config's),
+    kept apart from the keyword names here.
 
     A plain top-level function: ``functools.partial(make_physics_env, ...)`` pickles for vector-env workers.
     Give each sub-env its own ``seed`` (e.g. ``seed + index``) so their physics draws differ.
     """
     parsed_overrides = [parse_override(spec) for spec in overrides]
     parsed_ranges = [parse_range(spec) for spec in randomize]
-    env = gymnasium.make(env_id, **make_kwargs)
+    env = gymnasium.make(env_id, **{**(env_kwargs or {}), **make_kwargs})
     try:
         return PhysicsWrapper(env, parsed_overrides, parsed_ranges, seed)
     except Exception:

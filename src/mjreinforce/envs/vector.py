@@ -1,4 +1,4 @@
-"""Vectorized MuJoCo envs behind one small interface, for the gymnasium and envpool backends.
+"""Vectorized envs behind one small interface, for the gymnasium and envpool backends.
 
 Both backends are normalized to *same-step* autoreset: when env ``i`` ends an episode at a step,
 that step returns the *reset* observation for ``i`` in ``obs`` and the episode's true last
@@ -7,7 +7,6 @@ observation in ``final_obs``. Terminated and truncated stay separate flags.
 
 from __future__ import annotations
 
-import difflib
 import warnings
 from dataclasses import dataclass
 from functools import partial
@@ -17,13 +16,14 @@ import gymnasium as gym
 import mujoco
 import numpy as np
 
-from mjreinforce.config import Config
+from mjreinforce.config import Config, with_overrides
 from mjreinforce.config_perturbations import parse_perturbations
+from mjreinforce.envs.custom import check_env_kwargs, env_kwargs_text, is_mujoco_env, make_env, make_id
 from mjreinforce.envs.perturb_config import batch_perturbed, needs_gymnasium
 from mjreinforce.envs.perturbed import PerturbedVecEnv
 from mjreinforce.envs.physics import make_physics_env, restore_wrapper_state, wrapper_state
 from mjreinforce.envs.pushes import push_state, restore_push_state, with_pushes
-from mjreinforce.errors import UserError
+from mjreinforce.errors import UserError, error_line
 
 # The tutorial preset deliberately uses InvertedPendulum-v4; gymnasium warns on every make() of it.
 # (Set after importing gymnasium, whose logger installs its own filters on import.)
@@ -46,38 +46,59 @@ class StepResult(NamedTuple):
 
 @dataclass(frozen=True)
 class EnvSpec:
-    """What the trainer needs to know about a task."""
+    """What the trainer needs to know about a task. ``mujoco``: it simulates a MuJoCo model (physics variation,
+    video and exact resume of its episodes need one)."""
 
     env_id: str
     obs_dim: int
     act_dim: int
     act_low: np.ndarray
     act_high: np.ndarray
+    mujoco: bool = True
 
 
-def inspect_env(env_id: str) -> EnvSpec:
-    """Check that ``env_id`` exists, MuJoCo runs, and the action space is a Box; return its dims."""
-    if env_id not in gym.registry:
-        close = difflib.get_close_matches(env_id, list(gym.registry), n=3, cutoff=0.6)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise UserError(f"unknown env id {env_id!r}{hint}")
+def inspect_env(env: Config | str) -> EnvSpec:
+    """Check that the env of ``env`` (a config, or an id such as ``Hopper-v5`` or ``mypkg.envs:MyRobot-v0``) exists,
+    takes its ``env_kwargs``, is made, and has a Box action space; return its dims."""
+    cfg = env if isinstance(env, Config) else with_overrides(Config(), {"env_id": env})
+    check_env_kwargs(cfg)
     try:
-        env = gym.make(env_id)
+        made = make_env(cfg)
     except gym.error.DependencyNotInstalled as exc:
-        raise UserError(f"cannot create {env_id}: {str(exc).splitlines()[0]}") from None
+        raise UserError(f"cannot create {cfg.env_id}: {str(exc).splitlines()[0]}") from None
     except gym.error.Error as exc:
-        raise UserError(f"cannot create {env_id}: {str(exc).splitlines()[0]}") from None
+        raise UserError(f"cannot create {cfg.env_id}: {str(exc).splitlines()[0]}") from None
+    except Exception as exc:  # the env's own check of a bad value, or a bug in a user's env: one line
+        given = f" with env_kwargs {env_kwargs_text(cfg.env_kwargs)}" if cfg.env_kwargs else ""
+        raise UserError(f"cannot create {cfg.env_id}{given}: {error_line(exc)}") from None
     try:
-        act, obs = env.action_space, env.observation_space
+        act, obs = made.action_space, made.observation_space
         if not isinstance(act, gym.spaces.Box):
             raise UserError(
-                f"{env_id} has a {type(act).__name__} action space; mjreinforce needs a continuous Box action space"
+                f"{cfg.env_id} has a {type(act).__name__} action space; mjreinforce needs a continuous Box action space"
             )
         if not isinstance(obs, gym.spaces.Box) or len(obs.shape) != 1:
-            raise UserError(f"{env_id} needs a flat Box observation space, got {obs}")
-        return EnvSpec(env_id, int(obs.shape[0]), int(act.shape[0]), act.low.copy(), act.high.copy())
+            raise UserError(f"{cfg.env_id} needs a flat Box observation space, got {obs}")
+        low, high = act.low.copy(), act.high.copy()
+        if cfg.env_kwargs or cfg.env_module:
+            try_one_step(made, cfg)
+        return EnvSpec(cfg.env_id, int(obs.shape[0]), int(act.shape[0]), low, high, is_mujoco_env(made))
     finally:
-        env.close()
+        made.close()
+
+
+def try_one_step(env: gym.Env, cfg: Config) -> None:
+    """Reset ``env`` and step it once with the centre of its action box, so that a bad argument value that only
+    shows in the simulation (a string where a weight goes) or a bug in a user's env fails now, in one line."""
+    box: Any = env.action_space
+    finite = np.isfinite(box.low) & np.isfinite(box.high)
+    centre = np.where(finite, (np.where(finite, box.low, 0) + np.where(finite, box.high, 0)) / 2, 0)
+    try:
+        env.reset(seed=0)
+        env.step(centre.astype(box.dtype))
+    except Exception as exc:
+        given = f" with env_kwargs {env_kwargs_text(cfg.env_kwargs)}" if cfg.env_kwargs else ""
+        raise UserError(f"cannot run {cfg.env_id}{given}: {error_line(exc)}") from None
 
 
 def envpool_available() -> bool:
@@ -95,11 +116,28 @@ def envpool_supports(env_id: str) -> bool:
     return env_id in envpool.list_all_envs()
 
 
+def gymnasium_only(cfg: Config) -> str | None:
+    """Why ``cfg`` needs the gymnasium backend (physics variation, pushes, env arguments, a user's env module), or
+    None.
+
+    envpool 1.2.5 has options of the same names for some MuJoCo tasks (``xml_file``, ``ctrl_cost_weight``, ...),
+    but nobody has checked that they mean the same as gymnasium's, so ``env_kwargs`` never go to envpool.
+    """
+    if needs_gymnasium(cfg):
+        return "pushes (push_body) need MuJoCo's simulator data: use --backend gymnasium or auto"
+    if cfg.physics or cfg.randomize:
+        return "physics overrides and randomization need the gymnasium backend"
+    if cfg.env_kwargs:
+        return f"envpool is not known to take env_kwargs ({', '.join(cfg.env_kwargs)}) with gymnasium's meaning"
+    if cfg.env_module:
+        return f"envpool cannot import the env module {cfg.env_module}"
+    return None
+
+
 def resolve_backend(cfg: Config) -> str:
-    """The backend to use: ``auto`` picks envpool when installed, it knows the env id, and no
-    physics override, randomization or push (gymnasium-only features) is asked for."""
-    pushes = needs_gymnasium(cfg)
-    needs_gym = bool(cfg.physics or cfg.randomize) or pushes
+    """The backend to use: ``auto`` picks envpool when installed, it knows the env id, and nothing asks for the
+    gymnasium backend (:func:`gymnasium_only`); an explicit ``envpool`` that cannot honour the config is refused."""
+    needs_gym = gymnasium_only(cfg)
     if cfg.backend == "gymnasium":
         return "gymnasium"
     if cfg.backend == "envpool":
@@ -109,27 +147,35 @@ def resolve_backend(cfg: Config) -> str:
             )
         if not envpool_supports(cfg.env_id):
             raise UserError(f"envpool cannot run {cfg.env_id}; use --backend gymnasium")
-        if pushes:
-            raise UserError("pushes (push_body) need MuJoCo's simulator data: use --backend gymnasium or auto")
+        if needs_gym and (cfg.env_kwargs or cfg.env_module):
+            raise UserError(f"backend 'envpool' cannot run this config: {needs_gym}; use --backend gymnasium")
         if needs_gym:
-            raise UserError("physics overrides and randomization need the gymnasium backend")
+            raise UserError(needs_gym)
         return "envpool"
     if not needs_gym and envpool_available() and envpool_supports(cfg.env_id):
         return "envpool"
     return "gymnasium"
 
 
+def backend_reason(cfg: Config) -> str | None:
+    """For ``backend = "auto"`` with env arguments: ``backend gymnasium: <why not envpool>``, for the console."""
+    if cfg.backend != "auto" or not (cfg.env_kwargs or cfg.env_module):
+        return None
+    return f"backend {resolve_backend(cfg)}: {gymnasium_only(cfg)}"
+
+
 class GymnasiumVecEnv:
     """gymnasium.vector Sync/Async env with explicit same-step autoreset."""
 
     def __init__(self, cfg: Config, num_envs: int, seed: int, **make_kwargs: Any) -> None:
+        env_id, kwargs = make_id(cfg), {**cfg.env_kwargs, **make_kwargs}
         if cfg.physics or cfg.randomize:
             fns = [
-                partial(make_physics_env, cfg.env_id, cfg.physics, cfg.randomize, seed + i, **make_kwargs)
+                partial(make_physics_env, env_id, cfg.physics, cfg.randomize, seed + i, env_kwargs=kwargs)
                 for i in range(num_envs)
             ]
         else:
-            fns = [partial(gym.make, cfg.env_id, **make_kwargs) for _ in range(num_envs)]
+            fns = [partial(gym.make, env_id, **kwargs) for _ in range(num_envs)]
         fns = with_pushes(fns, parse_perturbations(cfg).push, seed)
         mode = gym.vector.AutoresetMode.SAME_STEP
         # copy=False skips gymnasium's deepcopy of every observation; step() copies once instead.
@@ -159,8 +205,9 @@ class GymnasiumVecEnv:
 
     def get_state(self) -> list[dict[str, Any]] | None:
         """Everything that decides each env's future (MuJoCo integration state, env RNG, time-limit
-        counter, physics randomization), so a resumed run continues exactly; None for async envs."""
-        if not isinstance(self.env, gym.vector.SyncVectorEnv):
+        counter, physics randomization), so a resumed run continues exactly; None for async envs and for
+        envs without a MuJoCo model (a resumed run then starts fresh episodes, as on envpool)."""
+        if not isinstance(self.env, gym.vector.SyncVectorEnv) or not all(map(is_mujoco_env, self.env.envs)):
             return None
         return [_single_env_state(e) for e in self.env.envs]
 

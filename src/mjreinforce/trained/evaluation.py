@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 
 from mjreinforce.config import Config
+from mjreinforce.envs.custom import make_id
 from mjreinforce.envs.perturb_config import check_env_fits
 from mjreinforce.envs.physics import make_physics_env
 from mjreinforce.envs.vector import resolve_backend
@@ -45,4 +46,4 @@ def evaluate_policy(
 def check_physics(cfg: Config) -> None:
     """Build (and close) one env with ``cfg.physics`` so an unknown field or name fails before any episode."""
     if cfg.physics:
-        make_physics_env(cfg.env_id, cfg.physics).close()
+        make_physics_env(make_id(cfg), cfg.physics, env_kwargs=cfg.env_kwargs).close()

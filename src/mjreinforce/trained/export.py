@@ -21,7 +21,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -136,12 +136,12 @@ def export_onnx(trained: Exportable, path: Path, overwrite: bool = False) -> Exp
 def onnx_metadata(trained: Exportable) -> dict[str, str]:
     """The ONNX ``metadata_props``: what the graph expects and where it came from (docs/export.md lists them)."""
     cfg, policy = trained.config, trained.policy
-    env_kwargs = getattr(cfg, "env_kwargs", None) or {}
     return {
         "mjreinforce_version": package_version(),
         "env_id": cfg.env_id,
-        "env_kwargs": json.dumps(dict(env_kwargs) if isinstance(env_kwargs, Mapping) else env_kwargs, default=str),
-        "env_module": str(getattr(cfg, "env_module", None) or ""),
+        "env_kwargs": json.dumps(cfg.env_kwargs, sort_keys=True),
+        "env_module": cfg.env_module or "",
+        "xml_file_sha256": cfg.xml_file_sha256 or "",
         "obs_dim": str(trained.normalizer.mean.shape[0]),
         "act_dim": str(policy.act_low.shape[0]),
         "action_low": json.dumps(policy.act_low.tolist()),

@@ -13,6 +13,7 @@ from mjreinforce import config
 from mjreinforce.algo.normalization import RunningNormalizer
 from mjreinforce.algo.policy import GaussianPolicy, make_policy
 from mjreinforce.config import Config
+from mjreinforce.envs.custom import check_model_file
 from mjreinforce.envs.vector import inspect_env
 from mjreinforce.errors import UserError
 from mjreinforce.runs import checkpoint_dir, checkpoint_format
@@ -93,15 +94,20 @@ def check_observation(obs: object, obs_dim: int) -> np.ndarray:
     return array
 
 
-def load_policy(path: Path | str, seed: int | None = None) -> TrainedPolicy:
+def load_policy(path: Path | str, seed: int | None = None, allow_changed_model: bool = False) -> TrainedPolicy:
     """Load the policy of a checkpoint file, a seed directory or a run directory (its latest checkpoint;
-    ``seed`` picks one when the run has several)."""
+    ``seed`` picks one when the run has several). The env is rebuilt from the checkpoint's config: its module,
+    its ``env_kwargs``, and its model file, refused when that changed since training unless ``allow_changed_model``."""
     file = checkpoint_dir.latest_checkpoint(Path(path), seed=seed)
     tensors, meta = checkpoint_format.load_checkpoint(file)
     try:
         cfg = config.from_dict(meta["config"])
+    except (KeyError, TypeError) as exc:
+        raise UserError(f"{file} is not a compatible mjreinforce checkpoint: {str(exc).splitlines()[0]}") from None
+    check_model_file(cfg, allow_changed_model)
+    try:
         state = checkpoint_format.unflatten_state(meta["state"], tensors)
-        spec = inspect_env(cfg.env_id)
+        spec = inspect_env(cfg)
         policy = make_policy(cfg, spec.obs_dim, spec.act_dim, spec.act_low, spec.act_high)
         normalizer = RunningNormalizer(spec.obs_dim, enabled=cfg.normalize_obs)
         check_fits(file, state, policy, normalizer)  # the same check as resume: shapes, dtypes, finite values

@@ -17,6 +17,7 @@ import numpy as np
 from mjreinforce.config import Config, check_field
 from mjreinforce.config_bounds import CLI_BOUNDS
 from mjreinforce.config_perturbations import INTEGER_KEYS, PERTURBATION_KEYS, SPEC_KEYS, parse_perturbations, parse_spec
+from mjreinforce.envs.custom import make_id
 from mjreinforce.envs.physics import make_physics_env, read, resolve
 from mjreinforce.envs.physics_spec import PhysicsGrid, parse_grid, parse_override, parse_range
 from mjreinforce.errors import UserError
@@ -147,7 +148,7 @@ def _physics_range(cfg: Config, grid: PhysicsGrid) -> Range | None:
 def _model_value(cfg: Config, grid: PhysicsGrid, column: int) -> float:
     """The number ``column`` of the grid's key in the run's model, under its fixed overrides of other keys."""
     others = [spec for spec in cfg.physics if parse_override(spec).target.key != grid.target.key]
-    env = make_physics_env(cfg.env_id, others)
+    env = make_physics_env(make_id(cfg), others, env_kwargs=cfg.env_kwargs)
     try:
         model = env.unwrapped.model  # type: ignore[attr-defined]
         return float(read(model, resolve(model, grid.target))[column])

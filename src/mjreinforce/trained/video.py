@@ -166,6 +166,7 @@ def record_video(
     # reads them once, when it is first imported.
     import torch
 
+    from mjreinforce.envs.custom import make_env, make_id, require_mujoco
     from mjreinforce.envs.physics import make_physics_env
     from mjreinforce.training.evaluation import eval_config
 
@@ -173,8 +174,21 @@ def record_video(
     _check_args(path, episodes, width, height)
     check_gl_settings()
     cfg = eval_config(trained.config, physics, backend="gymnasium")
+    plain = make_env(cfg)
+    try:
+        require_mujoco(plain, "video (through MuJoCo's offscreen renderer)")
+    finally:
+        plain.close()
     path.parent.mkdir(parents=True, exist_ok=True)
-    env = make_physics_env(cfg.env_id, cfg.physics, seed=seed, render_mode="rgb_array", width=width, height=height)
+    env = make_physics_env(
+        make_id(cfg),
+        cfg.physics,
+        seed=seed,
+        env_kwargs=cfg.env_kwargs,
+        render_mode="rgb_array",
+        width=width,
+        height=height,
+    )
     try:
         obs, _ = env.reset(seed=seed)
         frame = first_frame(env, width, height)

@@ -24,6 +24,7 @@ from mjreinforce.algo.normalization import RunningNormalizer
 from mjreinforce.algo.policy import make_policy, value_network
 from mjreinforce.algo.update import Learner
 from mjreinforce.config import Config, preset_env_overrides, preset_names
+from mjreinforce.envs.custom import check_model_file
 from mjreinforce.envs.vector import inspect_env
 from mjreinforce.errors import UserError, one_line
 from mjreinforce.files import complete_lines, read_json_checked, read_nofollow, remove_stale_temp_files
@@ -40,10 +41,14 @@ DONE_STATUSES = ("finished", "diverged")
 """Seeds with these statuses are kept as they are on resume (a diverged seed would diverge again)."""
 
 
-def resume_run(run_dir: Path | str, *, quiet: bool = False, plot: bool = True, workers: int = 1) -> RunResult:
+def resume_run(
+    run_dir: Path | str, *, quiet: bool = False, plot: bool = True, workers: int = 1, allow_changed_model: bool = False
+) -> RunResult:
     """Continue the run in ``run_dir`` with its saved config (and its preset, kept in the run's marker),
     also after the process was killed; see the module docstring for what is verified first. Like
-    :func:`~mjreinforce.training.run.train`, it holds the run's lock and SIGTERM stops it like Ctrl-C."""
+    :func:`~mjreinforce.training.run.train`, it holds the run's lock and SIGTERM stops it like Ctrl-C.
+    A model file (``env_kwargs.xml_file``) that changed since the run started is refused unless
+    ``allow_changed_model`` (:func:`~mjreinforce.envs.custom.check_model_file`)."""
     run_dir = check_run_path(run_dir, allow_cwd=True)
     if not (run_dir / "config.toml").is_file():
         raise UserError(f"cannot resume {run_dir}: no config.toml there (not a mjreinforce run directory)")
@@ -52,6 +57,7 @@ def resume_run(run_dir: Path | str, *, quiet: bool = False, plot: bool = True, w
         cfg = config.from_dict(raw)
     except UserError as exc:
         raise UserError(f"cannot resume {run_dir}: {run_dir / 'config.toml'} holds a bad config: {exc}") from None
+    check_model_file(cfg, allow_changed_model)
     backend = check_run_input(cfg, workers)
     if not is_run_dir(run_dir):
         raise UserError(f"cannot resume {run_dir}: it is not a mjreinforce run directory")
@@ -170,7 +176,7 @@ def _check_table(path: Path, rows: int, sha256: str) -> None:
 
 def _check_fit(file: Path, tensors: dict[str, Any], meta: dict[str, Any], cfg: Config) -> None:
     """The checkpoint fits freshly built models of ``cfg`` (:func:`mjreinforce.training.snapshot.check_fits`)."""
-    spec = inspect_env(cfg.env_id)
+    spec = inspect_env(cfg)
     policy = make_policy(cfg, spec.obs_dim, spec.act_dim, spec.act_low, spec.act_high)
     learner = Learner(cfg, policy, value_network(cfg, spec.obs_dim))
     try:

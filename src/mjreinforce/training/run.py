@@ -13,6 +13,7 @@ from typing import Any
 from mjreinforce import config as config_mod
 from mjreinforce.analysis.plotting import plot_run
 from mjreinforce.config import Config, validate
+from mjreinforce.envs.custom import make_id, pin_model_file
 from mjreinforce.envs.perturb_config import check_env_fits
 from mjreinforce.envs.physics import make_physics_env
 from mjreinforce.envs.vector import inspect_env, resolve_backend
@@ -72,9 +73,11 @@ def train(
     :class:`RunIncomplete`). With ``workers > 1`` the seeds run in that many worker processes. SIGTERM
     stops the run like Ctrl-C (raising :class:`~mjreinforce.training.interrupt.Terminated`). ``preset`` and
     ``preset_overrides`` (the per-task overrides it applied) are recorded in ``config.toml``'s header and
-    ``summary.json``.
+    ``summary.json``. An ``env_kwargs.xml_file`` is stored absolute, with its sha256
+    (:func:`~mjreinforce.envs.custom.pin_model_file`): the returned config is the one saved.
     """
     run_dir = check_run_path(run_dir)
+    cfg = pin_model_file(validate(cfg))
     backend = check_run_input(cfg, workers)
     check_new_run_dir(run_dir, overwrite)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -100,10 +103,10 @@ def check_run_input(cfg: Config, workers: int) -> str:
     validate(cfg)
     if workers < 1:
         raise UserError(f"workers must be >= 1, got {workers}")
-    inspect_env(cfg.env_id)
+    inspect_env(cfg)
     backend = resolve_backend(cfg)
     if cfg.physics or cfg.randomize:
-        make_physics_env(cfg.env_id, cfg.physics, cfg.randomize).close()
+        make_physics_env(make_id(cfg), cfg.physics, cfg.randomize, env_kwargs=cfg.env_kwargs).close()
     check_env_fits(cfg)
     return backend
 

@@ -81,7 +81,7 @@ def build_seed(cfg: Config, seed: int, out: Path, resume: bool) -> SeedParts:
     latest checkpoint is restored and its tables cut back to it (none: it starts over). A symlinked seed,
     ``checkpoints/`` or ``tb/`` directory is refused."""
     torch.set_num_threads(cfg.torch_threads)
-    spec = inspect_env(cfg.env_id)
+    spec = inspect_env(cfg)
     backend = resolve_backend(cfg)
     # critical: this order fixes the random numbers of the seed (weights, then envs)
     seed_everything(seed)
