@@ -10,22 +10,20 @@ checkpoints) and the one that needs its own HOME run as real ``mjreinforce`` pro
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib
 import pytest
 import torch
 
-from conftest import WD, Case, copies_of, selected_cases, snapshot
+from conftest import WD, Case, copies_of, hold_lock, holding_lock, selected_cases, snapshot
 from mjreinforce.config import load_preset, with_overrides
 from mjreinforce.runs.checkpoint_dir import latest_checkpoint
 from mjreinforce.runs.checkpoint_format import load_checkpoint, save_checkpoint
@@ -120,18 +118,8 @@ def guard_case(
         if "--resume" not in args:
             args = (*args, "--preset", "vpg", "--steps", "512", "--seeds", "1", *TINY_ARGS)
         args = (*args, "--quiet", "--no-plot", "--workers", "1")
-    during = _holding_the_lock if lock else None
+    during = holding_lock("run") if lock else None
     return Case((command, *args), fragments, setup=setup, cwd=cwd, during=during, env=env or {}, process=process)
-
-
-@contextlib.contextmanager
-def _holding_the_lock(wd: Path) -> Iterator[tuple[str, ...]]:
-    holder = _hold_lock(wd / "run")
-    try:
-        yield (f"PID {holder.pid}",)
-    finally:
-        holder.kill()
-        holder.wait()
 
 
 def _add_foreign(run: Path) -> None:
@@ -294,17 +282,6 @@ CASES: dict[str, Case] = {
 }
 
 
-def _hold_lock(run: Path) -> subprocess.Popen[str]:
-    """A helper process that takes the run's lock, says so on stdout, and sleeps."""
-    code = (
-        "import sys, time\nfrom mjreinforce.runs.lock import RunLock\n"
-        "RunLock(sys.argv[1]).acquire()\nprint('held', flush=True)\ntime.sleep(600)\n"
-    )
-    proc = subprocess.Popen([sys.executable, "-c", code, str(run)], stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
-    return proc
-
-
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny finished one-seed run with evaluations, then made to look killed after its last checkpoint."""
@@ -352,7 +329,7 @@ def test_a_second_writer_is_refused_and_a_kill_9_frees_the_lock(cli, template: P
     run = tmp_path / "run"
     shutil.copytree(template, run, symlinks=True)
     args = ("train", "--resume", str(run), "--quiet", "--no-plot", "--workers", "1")
-    holder = _hold_lock(run)
+    holder = hold_lock(run)
     try:
         refused = cli.main(*args, cwd=tmp_path)
     finally:
