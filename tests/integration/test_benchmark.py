@@ -214,7 +214,7 @@ CASES: dict[str, Case] = {
     ),
     # one writer: of the benchmark, of each run directory, of each cell
     "a_second_benchmark_on_the_same_out": bench_case(
-        fragments=("bench is in use by another mjreinforce process",), during=holding_lock("bench"), process=True
+        fragments=("bench is in use by another mjreinforce process",), during=holding_lock("bench")
     ),
     "a_cell_still_written_by_a_killed_benchmarks_worker": bench_case(
         fragments=("bench/vpg-Reacher-v5/seed_1 is in use by another mjreinforce process",),

@@ -4,7 +4,8 @@
 A worker puts itself in its own process group, turns SIGINT and SIGTERM into a stop request, takes the
 :class:`~mjreinforce.runs.lock.RunLock` of its job's seed directory (a directory another process writes fails
 the job without touching it), imports the trainer and trains; it sends progress events and then its outcome
-``(kind, index, payload)`` through the queue. It stops as if interrupted when its parent dies.
+``(kind, index, payload)`` through the queue. When its parent dies it stops as if interrupted (checkpoint
+first), so no orphan trains on.
 """
 
 from __future__ import annotations
@@ -63,18 +64,22 @@ def _request_stop(signum: int, frame: object) -> None:
 class QueueProgress:
     """The worker side of the progress display: events go to the parent through ``queue``.
 
-    A non-final update raises KeyboardInterrupt (the trainer records "interrupted") when the
-    parent asked this worker to stop before the trainer's handler was installed, or when the
-    parent died (no one would ever stop this worker otherwise)."""
+    When the parent asked this worker to stop before the trainer's handler was installed, or when the parent
+    died (no one would ever stop this worker otherwise), a non-final update sends this process one SIGINT:
+    the trainer's first stop, so it finishes the update, writes a checkpoint and stops ("interrupted")."""
 
     def __init__(self, queue: Any, parent_pid: int) -> None:
         self.queue = queue
         self.parent_pid = parent_pid
+        self.stop_sent = False
 
     def update(self, event: ProgressEvent) -> None:
         self.queue.put(("progress", event))
-        if not event.final and (_stop_requested or os.getppid() != self.parent_pid):
-            raise KeyboardInterrupt
+        if event.final or self.stop_sent:
+            return
+        if _stop_requested or os.getppid() != self.parent_pid:
+            self.stop_sent = True
+            os.kill(os.getpid(), signal.SIGINT)  # critical: once; a second SIGINT would stop without a checkpoint
 
     def close(self) -> None:
         pass
