@@ -258,6 +258,16 @@ def hold_lock(directory: Path) -> subprocess.Popen[str]:
     return proc
 
 
+def communicate_or_kill(proc: subprocess.Popen[str], timeout: float = 240) -> tuple[str, str]:
+    """``proc.communicate(timeout)``; a process still running after it (or after an error) is killed and reaped."""
+    try:
+        return proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
 def holding_lock(relative: str) -> Callable[[Path], contextlib.AbstractContextManager[tuple[str, ...]]]:
     """For :attr:`Case.during`: a helper process holds the lock of ``wd/relative`` during the call; the line
     must name its PID."""

@@ -23,7 +23,7 @@ import matplotlib
 import pytest
 import torch
 
-from conftest import WD, Case, copies_of, hold_lock, holding_lock, selected_cases, snapshot
+from conftest import WD, Case, communicate_or_kill, copies_of, hold_lock, holding_lock, selected_cases, snapshot
 from mjreinforce.config import load_preset, with_overrides
 from mjreinforce.runs.checkpoint_dir import latest_checkpoint
 from mjreinforce.runs.checkpoint_format import load_checkpoint, save_checkpoint
@@ -509,22 +509,13 @@ def _status(out: Path, seed: int) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def _ended(proc: subprocess.Popen[str], timeout: float = 240) -> tuple[str, str]:
-    try:
-        return proc.communicate(timeout=timeout)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-
-
 def test_sigterm_while_a_background_benchmarks_workers_start_stops_its_cells(cli, tmp_path: Path) -> None:
     out = tmp_path / "bench"
     proc = _start_benchmark(cli, out, steps=80_000, seeds=(1,), background=True)
     _wait_for(proc, lambda: len(_worker_pids(proc.pid)) == 1, "the cell's worker")  # it imports torch now
     workers = _worker_pids(proc.pid)
     proc.send_signal(signal.SIGTERM)
-    stdout, err = _ended(proc)
+    stdout, err = communicate_or_kill(proc)
     assert proc.returncode == 143, err  # 128 + SIGTERM
     assert "Traceback" not in err and err.splitlines()[-1] == "mjreinforce benchmark: interrupted"
     assert "final eval" not in stdout and not (out / "benchmark.csv").exists()
@@ -555,7 +546,7 @@ def test_a_running_benchmark_refuses_other_writers_and_reports_a_killed_worker_a
         os.kill(victim, signal.SIGKILL)
         _wait_for(proc, lambda: _status(out, killed).get("status") == "failed", "the killed cell marked failed")
         proc.send_signal(signal.SIGINT)
-        _, err = _ended(proc)
+        _, err = communicate_or_kill(proc)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -583,7 +574,7 @@ def test_kill_9_of_a_benchmark_stops_its_workers_at_a_checkpoint_that_the_next_c
     _wait_for(proc, lambda: _cells_training(out, seeds=(1,)), "the cell training")
     workers = _worker_pids(proc.pid)
     proc.kill()  # SIGKILL: no chance to stop its workers
-    _ended(proc)
+    communicate_or_kill(proc)
     deadline = time.monotonic() + 120
     while [pid for pid in workers if Path(f"/proc/{pid}").exists()]:
         assert time.monotonic() < deadline, "an orphaned worker keeps training"

@@ -17,7 +17,7 @@ from statistics import mean
 
 import pytest
 
-from conftest import Case, selected_cases, snapshot
+from conftest import Case, communicate_or_kill, selected_cases, snapshot
 from mjreinforce.config import load_toml
 from mjreinforce.errors import UserError
 from mjreinforce.runs.reading import load_run
@@ -212,18 +212,15 @@ def interrupted(cli, tmp_path_factory: pytest.TempPathFactory):
         start_new_session=True,
         preexec_fn=_ignore_sigint,
     )
-    try:
-        deadline = time.monotonic() + 300
-        while not list((wd / "sweep").glob("trial_*/seed_*/episodes.csv")):
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "no trial ever started"
-            time.sleep(0.1)
-        proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
+    deadline = time.monotonic() + 300
+    while not list((wd / "sweep").glob("trial_*/seed_*/episodes.csv")):
+        assert proc.poll() is None, proc.communicate()
+        if time.monotonic() > deadline:
             proc.kill()
-            proc.communicate()
+            raise AssertionError(f"no trial ever started: {proc.communicate()}")
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = communicate_or_kill(proc, timeout=120)
     return wd, subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
 
 
