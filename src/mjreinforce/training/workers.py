@@ -72,7 +72,7 @@ def say_unfinished(who: str, outcome: Outcome) -> None:
     if outcome.kind == "failed":
         print(f"{who} failed: {outcome.error}", file=sys.stderr, flush=True)
     elif outcome.kind == "interrupted":
-        print(f"{who} was interrupted (stopped at its checkpoint)", file=sys.stderr, flush=True)
+        print(f"{who} was interrupted (its worker was stopped)", file=sys.stderr, flush=True)
 
 
 def report_outcome(job: SeedJob, outcome: Outcome) -> None:
