@@ -249,6 +249,44 @@ def bad_inputs(cli: Cli) -> BadInputs:
     return BadInputs(cli)
 
 
+def hold_lock(directory: Path) -> subprocess.Popen[str]:
+    """A helper process that takes ``directory``'s :class:`~mjreinforce.runs.lock.RunLock`, says so, and sleeps
+    (kill it to free the lock)."""
+    code = (
+        "import sys, time\nfrom mjreinforce.runs.lock import RunLock\n"
+        "RunLock(sys.argv[1]).acquire()\nprint('held', flush=True)\ntime.sleep(600)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code, str(directory)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def communicate_or_kill(proc: subprocess.Popen[str], timeout: float = 240) -> tuple[str, str]:
+    """``proc.communicate(timeout)``; a process still running after it (or after an error) is killed and reaped."""
+    try:
+        return proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
+def holding_lock(relative: str) -> Callable[[Path], contextlib.AbstractContextManager[tuple[str, ...]]]:
+    """For :attr:`Case.during`: a helper process holds the lock of ``wd/relative`` during the call; the line
+    must name its PID."""
+
+    @contextlib.contextmanager
+    def during(wd: Path) -> Iterator[tuple[str, ...]]:
+        holder = hold_lock(wd / relative)
+        try:
+            yield (f"PID {holder.pid}",)
+        finally:
+            holder.kill()
+            holder.wait()
+
+    return during
+
+
 def copies_of(
     template: Path,
     tmp_path_factory: pytest.TempPathFactory,

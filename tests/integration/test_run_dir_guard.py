@@ -10,22 +10,20 @@ checkpoints) and the one that needs its own HOME run as real ``mjreinforce`` pro
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib
 import pytest
 import torch
 
-from conftest import WD, Case, copies_of, selected_cases, snapshot
+from conftest import WD, Case, communicate_or_kill, copies_of, hold_lock, holding_lock, selected_cases, snapshot
 from mjreinforce.config import load_preset, with_overrides
 from mjreinforce.runs.checkpoint_dir import latest_checkpoint
 from mjreinforce.runs.checkpoint_format import load_checkpoint, save_checkpoint
@@ -120,18 +118,8 @@ def guard_case(
         if "--resume" not in args:
             args = (*args, "--preset", "vpg", "--steps", "512", "--seeds", "1", *TINY_ARGS)
         args = (*args, "--quiet", "--no-plot", "--workers", "1")
-    during = _holding_the_lock if lock else None
+    during = holding_lock("run") if lock else None
     return Case((command, *args), fragments, setup=setup, cwd=cwd, during=during, env=env or {}, process=process)
-
-
-@contextlib.contextmanager
-def _holding_the_lock(wd: Path) -> Iterator[tuple[str, ...]]:
-    holder = _hold_lock(wd / "run")
-    try:
-        yield (f"PID {holder.pid}",)
-    finally:
-        holder.kill()
-        holder.wait()
 
 
 def _add_foreign(run: Path) -> None:
@@ -294,17 +282,6 @@ CASES: dict[str, Case] = {
 }
 
 
-def _hold_lock(run: Path) -> subprocess.Popen[str]:
-    """A helper process that takes the run's lock, says so on stdout, and sleeps."""
-    code = (
-        "import sys, time\nfrom mjreinforce.runs.lock import RunLock\n"
-        "RunLock(sys.argv[1]).acquire()\nprint('held', flush=True)\ntime.sleep(600)\n"
-    )
-    proc = subprocess.Popen([sys.executable, "-c", code, str(run)], stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
-    return proc
-
-
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny finished one-seed run with evaluations, then made to look killed after its last checkpoint."""
@@ -352,7 +329,7 @@ def test_a_second_writer_is_refused_and_a_kill_9_frees_the_lock(cli, template: P
     run = tmp_path / "run"
     shutil.copytree(template, run, symlinks=True)
     args = ("train", "--resume", str(run), "--quiet", "--no-plot", "--workers", "1")
-    holder = _hold_lock(run)
+    holder = hold_lock(run)
     try:
         refused = cli.main(*args, cwd=tmp_path)
     finally:
@@ -482,3 +459,129 @@ def test_a_killed_worker_ends_the_run_non_zero_without_a_summary(cli, tmp_path: 
     assert not (out / "summary.json").exists()
     statuses = {json.loads((out / f"seed_{s}" / "summary.json").read_text())["status"] for s in (1, 2)}
     assert statuses == {"finished", "failed"}
+
+
+# --------------------------------------------------------------------------
+# benchmark: its cells' workers under signals and kills (real processes)
+# --------------------------------------------------------------------------
+BENCH = ("--envs", "InvertedPendulum-v5", "--presets", "vpg", "--workers", "2", "--quiet")
+BENCH_RUN = "vpg-InvertedPendulum-v5"
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _start_benchmark(
+    cli, out: Path, steps: int, seeds: tuple[int, ...] = (1, 2), background: bool = False
+) -> subprocess.Popen[str]:
+    """A real ``mjreinforce benchmark`` of one cell per seed with ``steps`` env steps each; ``background``: as
+    ``setsid mjreinforce benchmark ... &`` from a script starts it (its own session, SIGINT ignored)."""
+    extra = {"start_new_session": True, "preexec_fn": _ignore_sigint} if background else {}
+    grid = ("--seeds", ",".join(map(str, seeds)), "--steps", str(steps))
+    return subprocess.Popen(
+        cli.command("benchmark", *BENCH, *grid, "--out", str(out)),
+        cwd=out.parent,
+        env=cli.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **extra,
+    )
+
+
+def _wait_for(proc: subprocess.Popen[str], condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + 240
+    while not condition():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, f"never: {what}"
+        time.sleep(0.05)
+
+
+def _cells_training(out: Path, seeds: tuple[int, ...] = (1, 2)) -> bool:
+    tables = [out / BENCH_RUN / f"seed_{s}" / "episodes.csv" for s in seeds]
+    return all(t.exists() and t.read_bytes().count(b"\n") >= 3 for t in tables)
+
+
+def _status(out: Path, seed: int) -> dict:
+    """The cell's summary.json ({} while there is none)."""
+    path = out / BENCH_RUN / f"seed_{seed}" / "summary.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def test_sigterm_while_a_background_benchmarks_workers_start_stops_its_cells(cli, tmp_path: Path) -> None:
+    out = tmp_path / "bench"
+    proc = _start_benchmark(cli, out, steps=80_000, seeds=(1,), background=True)
+    _wait_for(proc, lambda: len(_worker_pids(proc.pid)) == 1, "the cell's worker")  # it imports torch now
+    workers = _worker_pids(proc.pid)
+    proc.send_signal(signal.SIGTERM)
+    stdout, err = communicate_or_kill(proc)
+    assert proc.returncode == 143, err  # 128 + SIGTERM
+    assert "Traceback" not in err and err.splitlines()[-1] == "mjreinforce benchmark: interrupted"
+    assert "final eval" not in stdout and not (out / "benchmark.csv").exists()
+    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
+    summary = _status(out, 1)  # stopped before training, or at its next update: never the whole budget
+    assert not summary or (summary["status"] == "interrupted" and summary["env_steps"] < 80_000), summary
+
+
+def test_a_running_benchmark_refuses_other_writers_and_reports_a_killed_worker_and_its_stopped_sibling(
+    cli, tmp_path: Path, one_error_line
+) -> None:
+    out = tmp_path / "bench"
+    proc = _start_benchmark(cli, out, steps=2_000_000)
+    try:
+        _wait_for(proc, lambda: _cells_training(out), "both cells training")
+        others = {
+            "benchmark": cli.main(
+                "benchmark", *BENCH, "--seeds", "1,2", "--steps", "2000000", "--out", str(out), cwd=tmp_path
+            ),
+            "train": cli.main("train", "--resume", str(out / BENCH_RUN), "--quiet", "--no-plot", cwd=tmp_path),
+        }
+        overwrite = ("train", "--out", str(out / BENCH_RUN), "--overwrite", "--preset", "vpg", "--steps", "256")
+        others["overwrite"] = cli.main(*overwrite, "--seeds", "1", "--workers", "1", "--quiet", cwd=tmp_path)
+        assert proc.poll() is None, "the benchmark ended: the test proves nothing"
+        victim = _worker_pids(proc.pid)[0]
+        seeds = {s: (out / BENCH_RUN / f"seed_{s}" / LOCK_NAME).read_text().strip() for s in (1, 2)}
+        killed = next(s for s, pid in seeds.items() if pid == str(victim))  # each worker holds its cell's lock
+        os.kill(victim, signal.SIGKILL)
+        _wait_for(proc, lambda: _status(out, killed).get("status") == "failed", "the killed cell marked failed")
+        proc.send_signal(signal.SIGINT)
+        _, err = communicate_or_kill(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    for command, other in others.items():
+        one_error_line(
+            other, "train" if command == "overwrite" else command, ("in use by another mjreinforce process",)
+        )
+    assert proc.returncode == 130, err
+    sibling = 3 - killed
+    assert f"vpg seed {killed} failed: RuntimeError: its worker process was killed by SIGKILL" in err
+    assert f"vpg seed {sibling} was interrupted" in err
+    assert "Traceback" not in err and "BrokenProcessPool" not in err
+    assert _status(out, killed)["status"] == "failed" and _status(out, sibling)["status"] == "interrupted"
+
+
+def test_kill_9_of_a_benchmark_stops_its_workers_at_a_checkpoint_that_the_next_call_resumes(
+    cli, tmp_path: Path
+) -> None:
+    from mjreinforce.suite.cells import plan_cell
+    from mjreinforce.suite.run import cell_config
+
+    out, steps = tmp_path / "bench", 200_000
+    proc = _start_benchmark(cli, out, steps=steps, seeds=(1,))
+    _wait_for(proc, lambda: _cells_training(out, seeds=(1,)), "the cell training")
+    workers = _worker_pids(proc.pid)
+    proc.kill()  # SIGKILL: no chance to stop its workers
+    communicate_or_kill(proc)
+    deadline = time.monotonic() + 120
+    while [pid for pid in workers if Path(f"/proc/{pid}").exists()]:
+        assert time.monotonic() < deadline, "an orphaned worker keeps training"
+        time.sleep(0.05)
+    summary = _status(out, 1)  # the worker noticed at its next update, wrote a checkpoint, let its lock go
+    assert summary["status"] == "interrupted" and summary["env_steps"] < steps, summary
+    plan = plan_cell(out / BENCH_RUN / "seed_1", cell_config("vpg", "InvertedPendulum-v5", steps, (1,)))
+    assert plan.action == "resume" and "checkpoint at" in plan.why, plan  # what the next call does with it
+    with RunLock(out / BENCH_RUN / "seed_1"):
+        pass

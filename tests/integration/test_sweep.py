@@ -8,13 +8,16 @@ import json
 import logging
 import math
 import os
+import signal
+import subprocess
 import textwrap
+import time
 from pathlib import Path
 from statistics import mean
 
 import pytest
 
-from conftest import Case, selected_cases
+from conftest import Case, communicate_or_kill, selected_cases, snapshot
 from mjreinforce.config import load_toml
 from mjreinforce.errors import UserError
 from mjreinforce.runs.reading import load_run
@@ -188,12 +191,62 @@ def _final_window_mean(episodes_csv: Path, window: int) -> float:
     return mean(returns[-window:])
 
 
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.fixture(scope="module")
+def interrupted(cli, tmp_path_factory: pytest.TempPathFactory):
+    """The CI grid swept by a real ``mjreinforce sweep`` process started in the background (SIGINT ignored, as
+    ``cmd &`` in a script starts it), one trial at a time, and given a Ctrl-C while its first trial trains.
+    Returns its working directory (``sweep.toml``, ``sweep/``) and the process result."""
+    wd = tmp_path_factory.mktemp("interrupted")
+    write(wd, GRID)
+    proc = subprocess.Popen(
+        cli.command("sweep", "sweep.toml", "--out", "sweep", "--workers", "1", "--quiet"),
+        cwd=wd,
+        env=cli.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=_ignore_sigint,
+    )
+    deadline = time.monotonic() + 300
+    while not list((wd / "sweep").glob("trial_*/seed_*/episodes.csv")):
+        assert proc.poll() is None, proc.communicate()
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(f"no trial ever started: {proc.communicate()}")
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = communicate_or_kill(proc, timeout=120)
+    return wd, subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+
+
 @pytest.mark.ray
 @pytest.mark.slow
-def test_grid_sweep_on_local_ray(tmp_path, local_ray, read_csv):
-    spec = load_sweep(write(tmp_path, GRID))
-    out = tmp_path / "sweep"
-    result = run_sweep(spec, out, address=None, workers=2, quiet=True)
+def test_a_sweep_interrupted_mid_way_exits_130_and_is_refused_without_overwrite(
+    cli, interrupted, one_error_line
+) -> None:
+    wd, proc = interrupted
+    assert proc.returncode == 130, proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stderr.splitlines()[-1] == "mjreinforce sweep: interrupted"
+    assert not (wd / "sweep" / "sweep_results.csv").exists()
+    before = snapshot(wd)
+    again = cli.main("sweep", "sweep.toml", "--out", "sweep", "--quiet", cwd=wd)
+    one_error_line(again, "sweep", ("already holds an unfinished sweep (no sweep_results.csv)", "--overwrite"))
+    assert snapshot(wd) == before
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_grid_sweep_on_local_ray(interrupted, tmp_path, local_ray, read_csv):
+    """The interrupted sweep swept again with --overwrite (the Python API's ``overwrite=True``)."""
+    wd, _ = interrupted
+    spec = load_sweep(wd / "sweep.toml")
+    out = wd / "sweep"
+    result = run_sweep(spec, out, address=None, workers=2, overwrite=True, quiet=True)
 
     with open(out / "sweep_results.csv", newline="") as f:
         rows = list(csv.DictReader(f))

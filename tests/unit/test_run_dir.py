@@ -10,12 +10,16 @@ import pytest
 from mjreinforce.errors import UserError
 from mjreinforce.runs.lock import LOCK_NAME, RunLock
 from mjreinforce.runs.ownership import (
+    BENCHMARK_CELL_HEADER,
+    BENCHMARK_MARKER_NAME,
     MARKER_NAME,
     RunMarker,
     check_new_run_dir,
     check_run_path,
     clear_run_dir,
+    directory_kind,
     foreign_entries,
+    is_own_entry,
     is_run_output,
     read_marker,
     record_entries,
@@ -88,3 +92,61 @@ def test_clear_run_dir_keeps_the_lock_and_refuses_foreign_entries(tmp_path: Path
     (tmp_path / MARKER_NAME).write_text("[]")
     with pytest.raises(UserError, match="run marker"):
         read_marker(tmp_path)
+
+
+def _make(root: Path, *paths: str) -> Path:
+    """Directories (ending in /) and files (empty, or ``name=text``) under ``root``."""
+    root.mkdir()
+    for item in paths:
+        name, _, text = item.partition("=")
+        path = root / name
+        if name.endswith("/"):
+            path.mkdir(parents=True)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+    return root
+
+
+def test_directory_kind_tells_runs_sweeps_and_benchmarks_apart(tmp_path: Path) -> None:
+    cell = f"vpg-Hopper-v5/config.toml={BENCHMARK_CELL_HEADER} preset vpg on Hopper-v5\n"
+    kinds = {
+        "missing": None,
+        "empty": (LOCK_NAME,),
+        "run": (MARKER_NAME, "config.toml", "seed_1/"),
+        "old run": ("summary.json", "seed_1/"),
+        "benchmark": (BENCHMARK_MARKER_NAME, "summary.json"),
+        "old benchmark": ("summary.json", cell),
+        "sweep": ("trial_0/", "tune/"),
+        "other": ("notes.txt",),
+    }
+    for name, paths in kinds.items():
+        path = tmp_path / name.replace(" ", "_")
+        if paths is not None:
+            _make(path, *paths)
+        assert directory_kind(path) == name.split()[-1], name
+    (tmp_path / "file").write_text("x")
+    assert directory_kind(tmp_path / "file") == "file"
+
+
+def test_own_entries_of_a_benchmark_and_a_sweep(tmp_path: Path) -> None:
+    bench = _make(tmp_path / "bench", "benchmark.csv", "learning_curves.png/", "vpg-Ant-v5/", "notes.txt", "mine/")
+    record_entries(bench, ["vpg-Ant-v5"], BENCHMARK_MARKER_NAME)
+    own = {p.name: is_own_entry(bench, p) for p in bench.iterdir()}
+    assert own == {
+        BENCHMARK_MARKER_NAME: True,
+        "benchmark.csv": True,
+        "learning_curves.png": False,  # a directory where one of its files goes
+        "vpg-Ant-v5": True,  # listed in its marker
+        "notes.txt": False,
+        "mine": False,
+    }
+    sweep = _make(tmp_path / "sweep", "sweep_results.csv", "trial_3/", "trial_x/", "tune/")
+    assert {p.name: is_own_entry(sweep, p) for p in sweep.iterdir()} == {
+        "sweep_results.csv": True,
+        "trial_3": True,
+        "trial_x": False,
+        "tune": True,
+    }
+    with pytest.raises(UserError, match="output directory .* holds a mjreinforce benchmark, not a run"):
+        check_new_run_dir(bench, overwrite=True)

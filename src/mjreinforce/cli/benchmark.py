@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from mjreinforce.config_bounds import check_cli
 from mjreinforce.errors import UserError
+from mjreinforce.runs.ownership import directory_kind
 
 
 def _names(text: str) -> list[str]:
@@ -27,11 +29,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="run the MuJoCo suite and compare with published results",
         description="Train every cell of the grid env x preset x seed (each preset with its per-task "
         "overrides) and write OUT/benchmark.md, benchmark.csv and learning_curves.png/svg. A second call "
-        "on the same --out skips the finished cells and resumes the others.",
+        "on the same --out skips the finished cells and resumes (or redoes) the others.",
     )
-    p.add_argument("--envs", type=_names, default=list(DEFAULT_ENVS), help="comma-separated env ids")
-    p.add_argument("--presets", type=_names, default=list(DEFAULT_PRESETS), help="comma-separated presets")
-    p.add_argument("--seeds", type=str, default=",".join(map(str, DEFAULT_SEEDS)), help="comma-separated seeds")
+    p.add_argument("--envs", type=_names, default=list(DEFAULT_ENVS), help="comma-separated env ids, each once")
+    p.add_argument("--presets", type=_names, default=list(DEFAULT_PRESETS), help="comma-separated presets, each once")
+    p.add_argument(
+        "--seeds", type=str, default=",".join(map(str, DEFAULT_SEEDS)), help="comma-separated seeds, each once"
+    )
     p.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="env steps per cell")
     p.add_argument("--workers", type=int, default=2, help="cells at once (local worker processes)")
     p.add_argument(
@@ -41,6 +45,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "new local Ray instance); OUT must be on a file system its nodes share",
     )
     p.add_argument("--out", type=Path, default=Path("runs/benchmark"), help="benchmark directory")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start the benchmark in --out over (only its own files are deleted; anything else refuses)",
+    )
     p.add_argument("--quiet", action="store_true", help="no line per finished cell")
     p.add_argument(
         "--report-only",
@@ -51,13 +60,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mjreinforce.suite.run import report, run_benchmark
+    """Run the benchmark; 0 when every cell finished, 1 when some failed, 2 for bad input. Ctrl-C and SIGTERM
+    stop it from here on, also in a process started with SIGINT ignored (the entry point exits 130 or 143)."""
+    from mjreinforce.training.workers import stop_signals_raise
 
+    with stop_signals_raise():  # critical: before the slow imports, so a stop during them is not lost
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    check_cli("--workers", args.workers)
     if args.steps < 1:
         raise UserError(f"--steps must be >= 1, got {args.steps}")
+    from mjreinforce.suite.run import report, run_benchmark  # imports torch: after the cheap checks
+
     if args.report_only:
-        if not args.out.is_dir():
-            raise UserError(f"{args.out} is not a benchmark directory")
+        if directory_kind(args.out) != "benchmark":
+            raise UserError(f"{args.out} is not a mjreinforce benchmark directory")
         _, paths = report(args.out, args.envs, args.presets)
         for path in paths:
             print(f"wrote {path}")
@@ -71,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         address=args.address,
         quiet=args.quiet,
+        overwrite=args.overwrite,
     )
     for path in result.paths:
         print(f"wrote {path}")

@@ -23,14 +23,14 @@ from typing import Any
 from mjreinforce.config import Config, save_toml
 from mjreinforce.envs.vector import resolve_backend
 from mjreinforce.errors import UserError, error_line
-from mjreinforce.files import atomic_write, is_temp_file, read_json_or_empty, write_json_atomic
+from mjreinforce.files import atomic_write, read_json_or_empty, write_json_atomic
 from mjreinforce.runs.layout import seed_dir
 from mjreinforce.runs.lock import LOCK_NAME, RunLock
-from mjreinforce.runs.ownership import check_run_path, remove_entry
+from mjreinforce.runs.ownership import KIND_TEXT, check_run_path, directory_kind, is_sweep_output, remove_entry
 from mjreinforce.sweep.spec import SweepSpec
 from mjreinforce.training.loop import train_seed
 from mjreinforce.training.progress import ProgressEvent
-from mjreinforce.training.workers import mark_seed_failed
+from mjreinforce.training.workers import mark_seed_failed, stop_signals_raise
 
 
 @dataclass(frozen=True)
@@ -142,16 +142,17 @@ def run_sweep(
     out = Path(out).resolve()
     configs = tuple(sweep.config(k) for k in range(len(sweep.points)))
     _check_sweep_dir(out, overwrite)
-    started = connect_ray(address, workers, quiet)  # before touching out: a bad address leaves nothing behind
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with RunLock(out):  # one writer: a second sweep (or --overwrite) on the same directory is refused
-            return _sweep_locked(sweep, configs, out, workers, overwrite, quiet)
-    finally:
-        if started:
-            import ray
+    with stop_signals_raise():  # Ctrl-C (exit 130) and SIGTERM (143) stop it, also from a background shell
+        started = connect_ray(address, workers, quiet)  # before touching out: a bad address leaves nothing behind
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            with RunLock(out):  # one writer: a second sweep (or --overwrite) on the same directory is refused
+                return _sweep_locked(sweep, configs, out, workers, overwrite, quiet)
+        finally:
+            if started:
+                import ray
 
-            ray.shutdown()
+                ray.shutdown()
 
 
 def _sweep_locked(
@@ -175,34 +176,24 @@ def _sweep_locked(
     return SweepResult(out, sweep.metric, sweep.mode, points, best, out / "best_config.toml", results_csv)
 
 
-SWEEP_FILES = ("sweep_results.csv", "best_config.toml", "summary.json", LOCK_NAME)
-
-
-def _is_sweep_output(path: Path) -> bool:
-    """True for an entry a sweep writes at its top level: a real ``trial_<digits>`` or ``tune`` directory,
-    its result files, the lock, a temporary file of the atomic writer."""
-    name = path.name
-    if name in SWEEP_FILES or is_temp_file(name):
-        return not path.is_dir() or path.is_symlink()
-    digits = name.removeprefix("trial_")
-    is_trial = digits != name and digits.isascii() and digits.isdigit()
-    return (is_trial or name == "tune") and path.is_dir() and not path.is_symlink()
-
-
 def _check_sweep_dir(out: Path, overwrite: bool) -> None:
-    """Refuse (one line, nothing touched) a file, a non-empty directory that is not a sweep, an existing sweep
-    without ``overwrite``, and, with it, a sweep directory holding anything a sweep did not write."""
+    """Refuse (one line, nothing touched) a file, a non-empty directory that is not a sweep (a run, a
+    benchmark, anything else: the line says which), an existing sweep without ``overwrite`` (an interrupted
+    one too: it says so), and, with it, a sweep directory holding anything a sweep did not write."""
     check_run_path(out)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"output path {out} exists and is not a directory")
-    entries = list(out.iterdir()) if out.exists() else []
-    if all(p.name == LOCK_NAME for p in entries):
+    kind = directory_kind(out)
+    if kind in ("missing", "empty"):
         return
-    if not ((out / "sweep_results.csv").exists() or any(_is_sweep_output(p) and p.name != LOCK_NAME for p in entries)):
+    if kind == "file":
+        raise UserError(f"output path {out} exists and is not a directory")
+    if kind in KIND_TEXT and kind != "sweep":
+        raise UserError(f"output directory {out} holds {KIND_TEXT[kind]}, not a sweep; choose another --out")
+    if kind != "sweep":
         raise UserError(f"output directory {out} is not empty and is not a mjreinforce sweep; choose another --out")
     if not overwrite:
-        raise UserError(f"output directory {out} already holds a sweep; pass --overwrite to replace it")
-    foreign = sorted(p.name for p in entries if not _is_sweep_output(p))
+        what = "a sweep" if (out / "sweep_results.csv").exists() else "an unfinished sweep (no sweep_results.csv)"
+        raise UserError(f"output directory {out} already holds {what}; pass --overwrite to run it again")
+    foreign = sorted(p.name for p in out.iterdir() if not is_sweep_output(p))
     if foreign:
         raise UserError(
             f"--overwrite refused: {out} holds {foreign[0]!r}, which mjreinforce did not write; move it away "

@@ -14,6 +14,12 @@ current update, checkpoints and stops); a second Ctrl-C, or a worker still runni
 SIGTERM to the parent (``kill``, a job scheduler) does the same as a Ctrl-C (the caller turns it into
 :class:`~mjreinforce.training.interrupt.Terminated`), and a worker treats SIGTERM as it treats SIGINT.
 A worker whose parent died stops as if interrupted. Every worker is joined before returning.
+The worker side is :mod:`mjreinforce.training.job_worker`.
+
+Each worker holds the :class:`~mjreinforce.runs.lock.RunLock` of its seed directory while it writes there,
+so two writers never share one (a second job on the same directory fails with the lock's line and writes
+nothing), also after the parent died and before its worker noticed. :func:`stop_signals_raise` makes a stop
+signal that arrives before the workers start end the caller at once.
 """
 
 from __future__ import annotations
@@ -23,20 +29,20 @@ import os
 import queue as queue_mod
 import signal
 import sys
+import threading
 import time
-import traceback
-from collections.abc import Callable, Sequence
-from contextlib import suppress
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mjreinforce.config import Config
-from mjreinforce.errors import UserError, error_line
-from mjreinforce.files import os_error_text, read_json_or_empty, write_json_atomic
+from mjreinforce.errors import UserError
 from mjreinforce.runs.layout import seed_dir
-from mjreinforce.training.interrupt import STOP_SIGNALS, GracefulInterrupt, stop_signals_deferred
-from mjreinforce.training.progress import Progress, ProgressEvent
+from mjreinforce.training.interrupt import GracefulInterrupt, sigterm_raises, stop_signals_deferred
+from mjreinforce.training.job_worker import SeedJob, mark_seed_failed, worker_main
+from mjreinforce.training.progress import Progress
 
 if TYPE_CHECKING:
     from mjreinforce.training.records import SeedResult
@@ -45,32 +51,6 @@ GRACE_SECONDS = 30.0
 """How long stopped workers get to finish their update and checkpoint before SIGTERM."""
 KILL_SECONDS = 5.0
 """How long a SIGTERM'd worker gets before SIGKILL."""
-
-
-def mark_seed_failed(out: Path, seed: int, exc: BaseException) -> str:
-    """Record a failed seed in ``out/summary.json`` (status "failed", the error line and the
-    traceback, on top of whatever the trainer wrote) and return the error line. Never raises."""
-    message = os_error_text(exc) if isinstance(exc, OSError) else error_line(exc)
-    summary = read_json_or_empty(out / "summary.json") | {
-        "seed": seed,
-        "status": "failed",
-        "error": message,
-        "traceback": "".join(traceback.format_exception(exc)),
-    }
-    with suppress(OSError):  # the seed directory itself may be unusable; the stderr line still reports it
-        write_json_atomic(out / "summary.json", summary)
-    return message
-
-
-@dataclass(frozen=True)
-class SeedJob:
-    """One seed to train in a worker process: ``train_seed(cfg, seed, out, ..., resume=resume)``."""
-
-    cfg: Config
-    seed: int
-    out: Path
-    """The seed's directory (``seed_<s>`` of a run directory)."""
-    resume: bool = False
 
 
 @dataclass(frozen=True)
@@ -92,70 +72,12 @@ def say_unfinished(who: str, outcome: Outcome) -> None:
     if outcome.kind == "failed":
         print(f"{who} failed: {outcome.error}", file=sys.stderr, flush=True)
     elif outcome.kind == "interrupted":
-        print(f"{who} was interrupted (signal to its worker)", file=sys.stderr, flush=True)
+        print(f"{who} was interrupted (its worker was stopped)", file=sys.stderr, flush=True)
 
 
 def report_outcome(job: SeedJob, outcome: Outcome) -> None:
     """The default :data:`OnOutcome` of ``train``: :func:`say_unfinished` as ``mjreinforce: seed <s>``."""
     say_unfinished(f"mjreinforce: seed {job.seed}", outcome)
-
-
-# --------------------------------------------------------------------------
-# the worker side
-# --------------------------------------------------------------------------
-_stop_requested = False  # set in a worker by SIGINT before the trainer's own handler is installed
-
-
-def _request_stop(signum: int, frame: object) -> None:
-    global _stop_requested
-    _stop_requested = True
-
-
-class QueueProgress:
-    """The worker side of the progress display: events go to the parent through ``queue``.
-
-    A non-final update raises KeyboardInterrupt (the trainer records "interrupted") when the
-    parent asked this worker to stop before the trainer's handler was installed, or when the
-    parent died (no one would ever stop this worker otherwise)."""
-
-    def __init__(self, queue: Any, parent_pid: int) -> None:
-        self.queue = queue
-        self.parent_pid = parent_pid
-
-    def update(self, event: ProgressEvent) -> None:
-        self.queue.put(("progress", event))
-        if not event.final and (_stop_requested or os.getppid() != self.parent_pid):
-            raise KeyboardInterrupt
-
-    def close(self) -> None:
-        pass
-
-
-def _worker_main(job: SeedJob, index: int, queue: Any, parent_pid: int) -> None:
-    """Entry point of a worker process: train job number ``index``, send ``(kind, index, payload)``."""
-    os.setpgrp()  # critical: a terminal Ctrl-C must reach only the parent, which forwards it once
-    for signum in STOP_SIGNALS:
-        signal.signal(signum, _request_stop)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, set(STOP_SIGNALS))  # critical: started with them held back
-    try:
-        # critical: the trainer (torch, MuJoCo) is imported only after the SIGINT handler is installed, so a
-        # stop request during the slow import is not lost (workers start with SIGINT ignored).
-        from mjreinforce.training.loop import train_seed
-
-        if _stop_requested:
-            raise KeyboardInterrupt
-        result = train_seed(job.cfg, job.seed, job.out, QueueProgress(queue, parent_pid), resume=job.resume)
-    except KeyboardInterrupt:
-        queue.put(("interrupted", index, None))
-    except Exception as exc:  # noqa: BLE001 -- any error of one job is reported, the others continue
-        queue.put(("failed", index, mark_seed_failed(job.out, job.seed, exc)))
-    else:
-        queue.put(("finished", index, result))
-    # critical: the outcome is sent and the seed's files are closed; skip the interpreter's teardown (torch,
-    # MuJoCo: seconds of CPU on a loaded machine), so a stopped run's workers are gone at once
-    queue.close()
-    queue.join_thread()
-    os._exit(0)
 
 
 class _Workers:
@@ -173,7 +95,7 @@ class _Workers:
     def start(self, index: int) -> None:
         args = (self.jobs[index], index, self.queue, os.getpid())
         # not daemonic: a worker may start processes of its own (env_workers > 0); every worker is joined
-        process = self.ctx.Process(target=_worker_main, args=args, name=f"seed-{self.jobs[index].seed}")
+        process = self.ctx.Process(target=worker_main, args=args, name=f"seed-{self.jobs[index].seed}")
         with stop_signals_deferred(children_ignore=True):
             process.start()
         self.running[index] = process
@@ -203,8 +125,7 @@ class _Workers:
         kind, index, payload = message
         outcome = Outcome(kind, result=payload) if kind == "finished" else Outcome(kind, error=payload)
         self.outcomes[index] = outcome
-        if kind == "failed" or not self.stopping:  # while stopping, only failures are reported
-            self.on_outcome(self.jobs[index], outcome)
+        self.on_outcome(self.jobs[index], outcome)
 
     def reap(self) -> None:
         """Join workers that exited; one that exited without an outcome has failed."""
@@ -216,7 +137,7 @@ class _Workers:
             del self.running[index]
             if index not in self.outcomes and not self.stopping:
                 job = self.jobs[index]
-                exc = RuntimeError(f"worker process exited with code {process.exitcode}")
+                exc = RuntimeError(f"its worker process {_exit_text(process.exitcode)}")
                 self._handle(("failed", index, mark_seed_failed(job.out, job.seed, exc)))
 
     def stop(self) -> None:
@@ -249,6 +170,31 @@ class _Workers:
         self.queue.close()
 
 
+def _exit_text(code: int | None) -> str:
+    """How a process ended, from its exit code: "was killed by SIGKILL" or "exited with code 1"."""
+    if code is not None and code < 0:
+        with suppress(ValueError):
+            return f"was killed by {signal.Signals(-code).name}"
+    return f"exited with code {code}"
+
+
+@contextmanager
+def stop_signals_raise() -> Iterator[None]:
+    """For the block (in the main thread), SIGINT raises KeyboardInterrupt even in a process that started with
+    it ignored (a background job of a shell, ``cmd &``), and SIGTERM raises
+    :class:`~mjreinforce.training.interrupt.Terminated`: a stop that arrives before the workers start (imports,
+    checks) ends the caller at once; :func:`run_jobs` then takes over."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with sigterm_raises():
+            yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def run_jobs(
     jobs: Sequence[SeedJob], workers: int, progress: Progress, on_outcome: OnOutcome = report_outcome
 ) -> list[Outcome]:
@@ -256,7 +202,7 @@ def run_jobs(
     return their outcomes in that order.
 
     Progress events of all workers are forwarded to ``progress`` (one combined display). ``on_outcome(job,
-    outcome)`` is called as each job ends (once stopping, only for failures). A job that raises is recorded
+    outcome)`` is called as each job ends (while stopping too: the interrupted ones). A job that raises is recorded
     in its ``summary.json`` (status "failed", ``error``, ``traceback``) while the others continue; a worker
     that exits without an outcome has failed. A KeyboardInterrupt (the first Ctrl-C or SIGTERM) stops and
     joins every worker as the module docstring says, then propagates; jobs that had finished keep their
