@@ -30,14 +30,17 @@ from pathlib import Path
 from mjreinforce.errors import UserError
 from mjreinforce.files import is_temp_file, read_nofollow, write_json_atomic
 from mjreinforce.runs.layout import list_seeds, seed_of
-from mjreinforce.runs.lock import LOCK_NAME
 from mjreinforce.runs.ownership import (
     BENCHMARK_MARKER_NAME,
+    MARKER_NAME,
     OUTPUTS_MANIFEST,
-    directory_kind,
     is_run_output,
     read_marker,
 )
+
+OWNER_FILES = (MARKER_NAME, BENCHMARK_MARKER_NAME, "sweep_results.csv", "benchmark.csv")
+"""A directory holding one of these is a mjreinforce directory. The lock is not one of them: a run's
+``seed_<s>`` directories hold their worker's lock too, and are the run's records, not runs."""
 
 RECORD_FILES = frozenset(
     {"config.toml", "summary.json", "sweep_results.csv", "best_config.toml", "tune", "benchmark.csv", "benchmark.md"}
@@ -47,10 +50,9 @@ RECORD_PATTERNS = ("learning_curve*.png", "learning_curve*.svg", "trial_*", ".mj
 
 
 def is_mjreinforce_dir(path: Path) -> bool:
-    """A run, sweep or benchmark directory (:func:`~mjreinforce.runs.ownership.directory_kind`), or one whose
-    writer holds its lock (runs, sweeps and benchmarks all take it), or (a run made before markers existed) a
-    ``config.toml`` and a ``seed_<s>`` directory."""
-    if os.path.lexists(path / LOCK_NAME) or directory_kind(path) in ("run", "sweep", "benchmark"):
+    """A run, sweep or benchmark directory: it holds one of :data:`OWNER_FILES`, or (a run made before markers
+    existed) a ``config.toml`` and a ``seed_<s>`` directory."""
+    if any(os.path.lexists(path / name) for name in OWNER_FILES):
         return True
     return (path / "config.toml").is_file() and bool(list_seeds(path))
 
