@@ -43,6 +43,19 @@ def _rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
+def _duplicate_last_row(path: Path) -> None:
+    """What two writers of one seed directory left: a row written twice."""
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(b"".join([*lines, lines[-1]]))
+
+
+def _swap_rows(path: Path) -> None:
+    """Rows interleaved by two writers: rows 3 and 4 swapped."""
+    lines = path.read_bytes().splitlines(keepends=True)
+    lines[3], lines[4] = lines[4], lines[3]
+    path.write_bytes(b"".join(lines))
+
+
 @pytest.fixture(scope="module")
 def first_call(cli, tmp_path_factory: pytest.TempPathFactory):
     """The tiny grid trained by a real ``mjreinforce benchmark`` process (two workers): its process result."""
@@ -67,8 +80,17 @@ def train_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return run
 
 
-def test_tiny_grid_in_workers_then_a_second_call_skips_the_finished_cells(
-    cli, first_call, bench: Path, tmp_path: Path
+def _tables(root: Path, read_csv: Callable) -> dict[str, list]:
+    """Every cell's episodes.csv and evals.csv, the wall-clock column left out."""
+    return {f"{c}/{t}": read_csv(root / c / t, drop=("wall_seconds",)) for c in CELLS for t in TABLES}
+
+
+def _scores(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+    return [{k: v for k, v in r.items() if k not in ("wall_seconds", "steps_per_second")} for r in rows]
+
+
+def test_tiny_grid_in_workers_then_a_second_call_skips_the_finished_cells_and_resumes_or_redoes_the_others(
+    cli, first_call, bench: Path, tmp_path: Path, read_csv
 ) -> None:
     first = first_call[0]
     assert "4 cells, 0 already finished, 4 to run" in first.stdout
@@ -98,15 +120,28 @@ def test_tiny_grid_in_workers_then_a_second_call_skips_the_finished_cells(
         "vpg-Reacher-v5",
     ]
 
-    # the later calls in this process: what they check is the benchmark's, not the console script's
+    # the later calls in this process: what they check is the benchmark's, not the console script's. Two cells
+    # are left as two writers of one seed directory leave them (issue 15): a row written twice (the rows its
+    # checkpoint covers still match: resumed) and rows interleaved (redone); the other two are skipped.
     out = tmp_path / "bench"
     shutil.copytree(bench, out, symlinks=True)
-    before = {p: p.read_bytes() for p in out.rglob("*.csv") if p.parent.name.startswith("seed_")}
+    want = _tables(bench, read_csv)
+    skipped = {c: (out / c / "episodes.csv").read_bytes() for c in (CELLS[1], CELLS[3])}
+    _duplicate_last_row(out / CELLS[0] / "episodes.csv")
+    _swap_rows(out / CELLS[2] / "episodes.csv")
     second = cli.main("benchmark", *GRID, "--workers", "2", "--out", str(out), cwd=tmp_path)
     assert second.returncode == 0, second.stderr
-    assert "4 cells, 4 already finished, 0 to run" in second.stdout and "final eval" not in second.stdout
-    assert {p: p.read_bytes() for p in before} == before  # nothing retrained
-    assert _rows(out / "benchmark.csv") == rows
+    lines = second.stdout.splitlines()
+    resumed = "benchmark: Reacher-v5 vpg seed 1 is resumed: its summary.json says finished, but episodes.csv holds"
+    assert any(line.startswith(resumed) for line in lines)
+    assert any("InvertedPendulum-v5 vpg seed 1 is redone from the start" in line and "differ" in line for line in lines)
+    assert "4 cells, 2 already finished, 2 to run" in second.stdout
+    assert {c: (out / c / "episodes.csv").read_bytes() for c in skipped} == skipped  # not retrained
+    assert _tables(out, read_csv) == want  # resumed: cut back to its checkpoint; redone: the same seed again
+    cfg = cell_config("vpg", "InvertedPendulum-v5", STEPS, SEEDS)
+    assert plan_cell(out / CELLS[2], cfg).action == "done"
+    assert _scores(_rows(out / "benchmark.csv")) == _scores(rows)  # the same scores
+    rows = _rows(out / "benchmark.csv")
     (out / "benchmark.csv").unlink()
     report = cli.main("benchmark", *GRID, "--report-only", "--out", str(out), cwd=tmp_path)
     assert report.returncode == 0, report.stderr
@@ -256,19 +291,6 @@ def test_bad_input_is_one_line_exit_2_and_nothing_changes(name: str, outcomes: d
 # --------------------------------------------------------------------------
 # cells that disagree with their checkpoint; --overwrite
 # --------------------------------------------------------------------------
-def _duplicate_last_row(path: Path) -> None:
-    """What two writers of one seed directory left: a row written twice."""
-    lines = path.read_bytes().splitlines(keepends=True)
-    path.write_bytes(b"".join([*lines, lines[-1]]))
-
-
-def _swap_rows(path: Path) -> None:
-    """Rows interleaved by two writers: rows 3 and 4 swapped."""
-    lines = path.read_bytes().splitlines(keepends=True)
-    lines[3], lines[4] = lines[4], lines[3]
-    path.write_bytes(b"".join(lines))
-
-
 def _edit_summary(path: Path, **values: object) -> None:
     path.write_text(json.dumps(json.loads(path.read_text()) | values))
 
@@ -316,30 +338,6 @@ def test_a_finished_cell_counts_only_when_summary_tables_and_checkpoint_agree(
     assert (plan.action, why in plan.why) == (action, True), plan
     # the run directory's seeds do not matter: a later call may add seeds to it
     assert plan_cell(cell, cell_config("vpg", "InvertedPendulum-v5", STEPS, (1, 2, 3))) == plan
-
-
-def test_cells_that_disagree_are_resumed_or_redone_and_end_as_an_untouched_run(
-    cli, bench: Path, tmp_path: Path, read_csv
-) -> None:
-    out = tmp_path / "bench"
-    shutil.copytree(bench, out, symlinks=True)
-
-    def tables(root: Path) -> dict[str, list]:
-        return {f"{c}/{t}": read_csv(root / c / t, drop=("wall_seconds",)) for c in CELLS for t in TABLES}
-
-    want = tables(bench)
-    _duplicate_last_row(out / CELLS[0] / "episodes.csv")  # what the duplicated grid of issue 15 left
-    _swap_rows(out / CELLS[2] / "episodes.csv")  # what two interleaved writers left
-    proc = cli.main("benchmark", *GRID, "--workers", "2", "--out", str(out), cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr
-    lines = proc.stdout.splitlines()
-    resumed = "benchmark: Reacher-v5 vpg seed 1 is resumed: its summary.json says finished, but episodes.csv holds"
-    assert any(line.startswith(resumed) for line in lines)
-    assert any("InvertedPendulum-v5 vpg seed 1 is redone from the start" in line and "differ" in line for line in lines)
-    assert "4 cells, 2 already finished, 2 to run" in proc.stdout
-    assert tables(out) == want  # resumed: cut back to its checkpoint; redone: the same seed again
-    cfg = cell_config("vpg", "InvertedPendulum-v5", STEPS, SEEDS)
-    assert plan_cell(out / CELLS[2], cfg).action == "done"
 
 
 def test_overwrite_deletes_only_the_benchmarks_own_entries_and_never_follows_a_link(
