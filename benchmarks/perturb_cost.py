@@ -139,10 +139,11 @@ def render(env_id: str, steps: int, rounds: int, where: str, rows: dict[str, lis
         f"## The cost of noise and delays on envpool ({env_id}, vpg with its {env_id.split('-v')[0]} settings)",
         "",
         f"Command: {where}; {rounds} rounds of {steps:,} env steps per measurement, {seconds:.0f} s in all. "
-        f"Perturbed: {perturbations}. Medians, and in brackets the range of the per-round ratios.",
+        f"Perturbed: {perturbations}. The steps/s are medians over rounds; a ratio is the median of the "
+        "per-round ratios (each round measures both sides back to back), with their range in brackets.",
         "",
         to_markdown(pd.DataFrame(measurements, columns=["measurement", "env steps/s"], dtype=object)),
-        to_markdown(pd.DataFrame(comparisons, columns=["comparison", "ratio", "target"], dtype=object)),
+        to_markdown(pd.DataFrame(comparisons, columns=["comparison", "median per-round ratio", "target"], dtype=object)),
         PERTURB_COST.end,
     ]
     return "\n".join(lines) + "\n"
