@@ -40,6 +40,9 @@ TARGET = 0.90
 RAW_ENVS = 16
 
 
+COMPARISON_COLUMNS = ["comparison", "median per-round ratio", "target"]
+
+
 def run(out: Path, core: int, env_id: str, steps: int, rounds: int, command: str) -> int:
     """Measure (see the module docstring) and write the block into ``out``; the process is pinned already."""
     import torch
@@ -143,7 +146,7 @@ def render(env_id: str, steps: int, rounds: int, where: str, rows: dict[str, lis
         "per-round ratios (each round measures both sides back to back), with their range in brackets.",
         "",
         to_markdown(pd.DataFrame(measurements, columns=["measurement", "env steps/s"], dtype=object)),
-        to_markdown(pd.DataFrame(comparisons, columns=["comparison", "median per-round ratio", "target"], dtype=object)),
+        to_markdown(pd.DataFrame(comparisons, columns=COMPARISON_COLUMNS, dtype=object)),
         PERTURB_COST.end,
     ]
     return "\n".join(lines) + "\n"
