@@ -177,9 +177,7 @@ def _run(args: argparse.Namespace) -> int:
     from mjreinforce.training.run import train  # imports torch: after the cheap checks
 
     print(overrides_line(preset, cfg.env_id, applied), flush=True)
-    from mjreinforce.envs.perturb_config import backend_note
-
-    note = backend_note(cfg) or backend_reason(cfg)  # why auto picks gymnasium: pushes, or env arguments
+    note = backend_reason(cfg)  # why auto picks gymnasium: pushes, or env arguments
     if note:
         print(note, flush=True)
     out = args.out if args.out is not None else Path("runs") / f"{preset}-{cfg.env_id}"

@@ -65,11 +65,6 @@ def needs_gymnasium(cfg: Config) -> bool:
     return cfg.push_body is not None
 
 
-def backend_note(cfg: Config) -> str | None:
-    """The console line saying why ``--backend auto`` picks gymnasium for ``cfg`` (pushes), or None."""
-    return PUSH_BACKEND_NOTE if cfg.backend == "auto" and needs_gymnasium(cfg) else None
-
-
 def check_env_fits(cfg: Config) -> None:
     """Build one env of ``cfg`` (its module and arguments too) and check its perturbations against it (the push
     body exists, the observation noise has 1 or obs_dim numbers), so a mismatch fails before a run or an evaluation

@@ -19,7 +19,7 @@ import numpy as np
 from mjreinforce.config import Config, with_overrides
 from mjreinforce.config_perturbations import parse_perturbations
 from mjreinforce.envs.custom import check_env_kwargs, env_kwargs_text, is_mujoco_env, make_env, make_id
-from mjreinforce.envs.perturb_config import batch_perturbed, needs_gymnasium
+from mjreinforce.envs.perturb_config import PUSH_BACKEND_NOTE, batch_perturbed, needs_gymnasium
 from mjreinforce.envs.perturbed import PerturbedVecEnv
 from mjreinforce.envs.physics import make_physics_env, restore_wrapper_state, wrapper_state
 from mjreinforce.envs.pushes import push_state, restore_push_state, with_pushes
@@ -158,8 +158,14 @@ def resolve_backend(cfg: Config) -> str:
 
 
 def backend_reason(cfg: Config) -> str | None:
-    """For ``backend = "auto"`` with env arguments: ``backend gymnasium: <why not envpool>``, for the console."""
-    if cfg.backend != "auto" or not (cfg.env_kwargs or cfg.env_module):
+    """For ``backend = "auto"``, the console line saying why it picks gymnasium: pushes
+    (:data:`~mjreinforce.envs.perturb_config.PUSH_BACKEND_NOTE`), or env arguments (``backend gymnasium: <why
+    not envpool>``); None when nothing asks for it."""
+    if cfg.backend != "auto":
+        return None
+    if needs_gymnasium(cfg):
+        return PUSH_BACKEND_NOTE
+    if not (cfg.env_kwargs or cfg.env_module):
         return None
     return f"backend {resolve_backend(cfg)}: {gymnasium_only(cfg)}"
 

@@ -31,9 +31,11 @@ from mjreinforce.errors import UserError
 from mjreinforce.files import is_temp_file, read_nofollow, write_json_atomic
 from mjreinforce.runs.layout import list_seeds, seed_of
 from mjreinforce.runs.ownership import (
+    BENCHMARK_FILES,
     BENCHMARK_MARKER_NAME,
     MARKER_NAME,
     OUTPUTS_MANIFEST,
+    SWEEP_FILES,
     is_run_output,
     read_marker,
 )
@@ -42,10 +44,8 @@ OWNER_FILES = (MARKER_NAME, BENCHMARK_MARKER_NAME, "sweep_results.csv", "benchma
 """A directory holding one of these is a mjreinforce directory. The lock is not one of them: a run's
 ``seed_<s>`` directories hold their worker's lock too, and are the run's records, not runs."""
 
-RECORD_FILES = frozenset(
-    {"config.toml", "summary.json", "sweep_results.csv", "best_config.toml", "tune", "benchmark.csv", "benchmark.md"}
-)
-"""Top-level names of what ``train``, ``sweep`` and ``benchmark`` keep in their directory."""
+RECORD_FILES = frozenset({"config.toml", "summary.json", "tune"}) | SWEEP_FILES | BENCHMARK_FILES
+"""Top-level names of what ``train``, ``sweep`` and ``benchmark`` keep in their directory (ownership's lists)."""
 RECORD_PATTERNS = ("learning_curve*.png", "learning_curve*.svg", "trial_*", ".mjreinforce*")
 
 
