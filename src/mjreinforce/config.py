@@ -125,6 +125,11 @@ class Config:
     bootstrap each cut from 0, a biased return. Refused unless this is true."""
     normalize_obs: bool = False
     """Running mean/std observation normalization (frozen at evaluation, checkpointed)."""
+    normalize_rewards: bool | None = None
+    """True: scale the rewards the returns stage sees by a running std of the discounted return (with
+    ``gamma``), clipped to [-10, 10], as Stable-Baselines3's ``VecNormalize`` and CleanRL's PPO do; checkpointed.
+    Training only: episodes.csv, evaluations and exported policies keep the task's rewards. Unset or false: the
+    task's rewards (unset keeps the config, its hash and its tables those of runs made before the key existed)."""
     normalize_advantages: bool = False
     """Standardize advantages over each batch: the update's (``policy_gradient``) or each minibatch (``ppo``,
     as Stable-Baselines3 and CleanRL do)."""

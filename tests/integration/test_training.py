@@ -266,22 +266,24 @@ def test_tensorboard_off_writes_no_events(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("name", "budget", "schedule"),
+    ("name", "budget", "sets"),
     [
         # fixed-length rollouts: open episodes cross the checkpoints; an evaluation every 4 updates
-        ("vpg", ("--steps", "6144"), "eval_every_steps=512"),
-        ("tutorial", ("--episodes", "200"), "eval_every_steps=250"),  # episode mode, one env: ~20 episodes
+        ("vpg", ("--steps", "6144"), ("eval_every_steps=512",)),
+        ("tutorial", ("--episodes", "200"), ("eval_every_steps=250",)),  # episode mode, one env: ~20 episodes
+        # ppo: shuffled minibatches (torch's RNG) and the reward scaler's open returns cross the checkpoints
+        ("ppo", ("--steps", "6144"), ("eval_every_steps=512", "normalize_rewards=true")),
     ],
 )
 def test_resume_after_sigkill_gives_the_uninterrupted_run(
-    name: str, budget: tuple[str, str], schedule: str, cli, tmp_path: Path, read_csv
+    name: str, budget: tuple[str, str], sets: tuple[str, ...], cli, tmp_path: Path, read_csv
 ) -> None:
-    num_envs = "4" if name == "vpg" else "1"
+    num_envs = "1" if name == "tutorial" else "4"
     args = [
         *f"train --preset {name} --seeds 1 --backend gymnasium --num-envs {num_envs} --workers 1".split(),
         *budget,
         *["--quiet", "--no-plot", "--set", "checkpoint_every=3", "--set", "tensorboard=false"],
-        *("--set", schedule),
+        *(arg for key_value in sets for arg in ("--set", key_value)),
     ]
     killed = tmp_path / "killed"
     with open(tmp_path / "killed.stderr", "w") as stderr:
@@ -310,7 +312,7 @@ def test_resume_after_sigkill_gives_the_uninterrupted_run(
     for table in ("episodes.csv", "evals.csv"):
         want = read_csv(reference / "seed_1" / table, drop=("wall_seconds",))
         got = read_csv(killed / "seed_1" / table, drop=("wall_seconds",))
-        assert len(want) >= (150 if table == "episodes.csv" else 8)
+        assert len(want) >= (50 if table == "episodes.csv" else 8)
         assert got == want, table
     summary = json.loads((killed / "seed_1" / "summary.json").read_text())
     want_summary = json.loads((reference / "seed_1" / "summary.json").read_text())

@@ -1,11 +1,12 @@
-"""RunningNormalizer: merged statistics equal numpy's over all the data seen; state round trip."""
+"""RunningNormalizer: merged statistics equal numpy's over all the data seen; state round trip. RewardScaler:
+the std of every discounted return so far, carried across rollouts."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from mjreinforce.algo.normalization import RunningNormalizer
+from mjreinforce.algo.normalization import RewardScaler, RunningNormalizer
 
 
 def _batches(seed: int = 0) -> list[np.ndarray]:
@@ -96,3 +97,56 @@ def test_state_is_a_copy() -> None:
     other.load_state(state)
     state["var"][:] = -1.0
     assert np.all(other.var > 0)
+
+
+# --------------------------------------------------------------------------
+# RewardScaler: rewards / sqrt(Var[G] + eps), G the per-env discounted return restarted at episode ends
+# --------------------------------------------------------------------------
+
+
+def _discounted_returns_by_hand(rewards: np.ndarray, ends: np.ndarray, gamma: float) -> np.ndarray:
+    """G_t = gamma G_{t-1} + r_t per env, G restarting after an end; the plain double loop."""
+    out = np.zeros_like(rewards)
+    for n in range(rewards.shape[1]):
+        g = 0.0
+        for t in range(rewards.shape[0]):
+            g = gamma * g + rewards[t, n]
+            out[t, n] = g
+            if ends[t, n]:
+                g = 0.0
+    return out
+
+
+def test_reward_scale_is_the_std_of_every_discounted_return_so_far_across_rollouts() -> None:
+    rng = np.random.default_rng(3)
+    gamma, T, N = 0.9, 40, 3
+    rewards = rng.normal(2.0, 5.0, size=(2 * T, N))
+    ends = rng.random((2 * T, N)) < 0.1
+    scaler = RewardScaler(N, gamma)
+    scaler.update(rewards[:T], ends[:T])
+    scaler.update(rewards[T:], ends[T:])  # the open returns carry over from the first rollout
+    returns = _discounted_returns_by_hand(rewards, ends, gamma)
+    np.testing.assert_allclose(scaler.stats.var[0], returns.var(), rtol=1e-10)
+    np.testing.assert_allclose(scaler(rewards[T:]), rewards[T:] / np.sqrt(returns.var() + 1e-8), rtol=1e-6)
+
+
+def test_reward_scaling_keeps_signs_clips_and_is_the_identity_when_disabled() -> None:
+    rewards = np.array([[1e6, -3.0], [0.5, 0.0]])
+    ends = np.zeros((2, 2), dtype=bool)
+    scaler = RewardScaler(2, 0.99)
+    scaler.stats.var[0] = 1.0  # scale 1: only the clip acts
+    np.testing.assert_allclose(scaler(rewards), [[10.0, -3.0], [0.5, 0.0]], rtol=1e-6)
+    off = RewardScaler(2, 0.99, enabled=False)
+    off.update(rewards, ends)
+    assert off.stats.count == 0 and off(rewards) is rewards
+
+
+def test_reward_scaler_state_round_trips_with_or_without_the_open_returns() -> None:
+    rng = np.random.default_rng(0)
+    scaler = RewardScaler(2, 0.99)
+    scaler.update(rng.normal(size=(5, 2)), np.zeros((5, 2), dtype=bool))
+    for with_returns in (True, False):
+        copy = RewardScaler(2, 0.99)
+        copy.load_state(scaler.state(), with_returns=with_returns)
+        assert copy.stats.var[0] == scaler.stats.var[0] and copy.stats.count == scaler.stats.count
+        np.testing.assert_array_equal(copy.returns, scaler.returns if with_returns else np.zeros(2))

@@ -47,8 +47,9 @@ def train_seed(cfg: Config, seed: int, out: Path, progress: Progress, resume: bo
             )
             # 2. returns: bootstrap values and advantages (pure functions; terminated and truncated apart)
             obs, next_obs = normalizer(rollout.obs), normalizer(rollout.next_obs)
+            s.reward_scaler.update(rollout.rewards, rollout.episode_ends)  # identity unless normalize_rewards
             batch = advantages_and_targets(
-                rollout.rewards,
+                s.reward_scaler(rollout.rewards),
                 rollout.terminated,
                 rollout.truncated,
                 learner.values(obs),
@@ -114,7 +115,9 @@ def _save_checkpoint(s: SeedParts) -> None:
     c = s.counters
     c.wall_seconds = s.wall()
     check_real_dirs(s.out)
-    tensors, meta = snapshot.capture(s.cfg, s.seed, s.learner, s.normalizer, s.collector, c, s.logs.digests())
+    tensors, meta = snapshot.capture(
+        s.cfg, s.seed, s.learner, s.normalizer, s.reward_scaler, s.collector, c, s.logs.digests()
+    )
     checkpoint_dir.save_checkpoint_rotating(
         s.out / "checkpoints",
         c.updates,

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mjreinforce.algo.normalization import RunningNormalizer
+from mjreinforce.algo.normalization import RewardScaler, RunningNormalizer
 from mjreinforce.algo.policy import GaussianPolicy, make_policy, value_network
 from mjreinforce.algo.rollout import Collector
 from mjreinforce.algo.update import Learner
@@ -45,6 +45,7 @@ class SeedParts:
     backend: str
     learner: Learner
     normalizer: RunningNormalizer
+    reward_scaler: RewardScaler
     collector: Collector
     evaluator: Evaluator | None
     counters: Counters
@@ -88,6 +89,7 @@ def build_seed(cfg: Config, seed: int, out: Path, resume: bool) -> SeedParts:
     policy = make_policy(cfg, spec.obs_dim, spec.act_dim, spec.act_low, spec.act_high)
     learner = Learner(cfg, policy, value_network(cfg, spec.obs_dim))
     normalizer = RunningNormalizer(spec.obs_dim, enabled=cfg.normalize_obs)
+    reward_scaler = RewardScaler(cfg.num_envs, cfg.gamma, enabled=bool(cfg.normalize_rewards))
     collector = Collector(make_vec_env(cfg, cfg.num_envs, seed, backend=backend), spec.obs_dim, spec.act_dim)
     evaluator = (
         Evaluator(eval_config(cfg, backend=backend), cfg.eval_episodes, seed + EVAL_SEED_OFFSET, backend)
@@ -98,11 +100,23 @@ def build_seed(cfg: Config, seed: int, out: Path, resume: bool) -> SeedParts:
     check_real_dirs(out)  # critical: never write through a symlinked seed, checkpoints or tb directory
     out.mkdir(parents=True, exist_ok=True)
     if resume:
-        counters = snapshot.restore_latest(out, learner, normalizer, collector) or counters
+        counters = snapshot.restore_latest(out, learner, normalizer, reward_scaler, collector) or counters
     logs = SeedRecords(cfg, seed, out, counters, purge_step=collector.env_steps if resume else None)
     started = time.perf_counter() - counters.wall_seconds
     return SeedParts(
-        cfg, seed, out, backend, learner, normalizer, collector, evaluator, counters, logs, Budget(cfg), started
+        cfg,
+        seed,
+        out,
+        backend,
+        learner,
+        normalizer,
+        reward_scaler,
+        collector,
+        evaluator,
+        counters,
+        logs,
+        Budget(cfg),
+        started,
     )
 
 

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from mjreinforce import config
-from mjreinforce.algo.normalization import RunningNormalizer
+from mjreinforce.algo.normalization import RewardScaler, RunningNormalizer
 from mjreinforce.algo.rollout import Collector
 from mjreinforce.algo.update import Learner
 from mjreinforce.config import Config
@@ -40,6 +40,7 @@ def capture(
     seed: int,
     learner: Learner,
     normalizer: RunningNormalizer,
+    reward_scaler: RewardScaler,
     collector: Collector,
     counters: Counters,
     tables: dict[str, dict[str, Any]],
@@ -56,6 +57,7 @@ def capture(
         "policy_optimizer": learner.policy_optimizer.state_dict(),
         "value_optimizer": learner.value_optimizer.state_dict() if learner.value_optimizer is not None else None,
         "normalizer": normalizer.state(),
+        "reward_scaler": reward_scaler.state(),
         "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
         "collector": {
             "obs": collector.obs,
@@ -83,6 +85,7 @@ def restore(
     meta: dict[str, Any],
     learner: Learner,
     normalizer: RunningNormalizer,
+    reward_scaler: RewardScaler,
     collector: Collector,
 ) -> Counters:
     """Load a :func:`capture` into freshly built objects and return the counters; a checkpoint that does
@@ -90,7 +93,7 @@ def restore(
     try:
         state = checkpoint_format.unflatten_state(meta["state"], tensors)
         check_fits(file, state, learner.policy, normalizer, learner)
-        return _restore(state, learner, normalizer, collector)
+        return _restore(state, learner, normalizer, reward_scaler, collector)
     except (KeyError, IndexError, RuntimeError, TypeError, ValueError) as exc:
         raise UserError(f"{file} is not a compatible mjreinforce checkpoint: {one_line(exc)}") from None
 
@@ -101,7 +104,9 @@ def has_checkpoint(out: Path) -> bool:
     return ckpt_dir.is_dir() and any(ckpt_dir.glob("ckpt_*.safetensors"))
 
 
-def restore_latest(out: Path, learner: Learner, normalizer: RunningNormalizer, collector: Collector) -> Counters | None:
+def restore_latest(
+    out: Path, learner: Learner, normalizer: RunningNormalizer, reward_scaler: RewardScaler, collector: Collector
+) -> Counters | None:
     """Restore the latest checkpoint in the seed directory ``out`` into freshly built objects and cut the tables
     back to it; None without one (the tables are emptied: the seed starts over)."""
     if not has_checkpoint(out):
@@ -110,13 +115,19 @@ def restore_latest(out: Path, learner: Learner, normalizer: RunningNormalizer, c
         return None
     file = checkpoint_dir.latest_checkpoint(out)
     tensors, meta = checkpoint_format.load_checkpoint(file)
-    counters = restore(file, tensors, meta, learner, normalizer, collector)
+    counters = restore(file, tensors, meta, learner, normalizer, reward_scaler, collector)
     truncate_csv(out / "episodes.csv", counters.episodes)
     truncate_csv(out / "evals.csv", counters.evals)
     return counters
 
 
-def _restore(state: dict[str, Any], learner: Learner, normalizer: RunningNormalizer, collector: Collector) -> Counters:
+def _restore(
+    state: dict[str, Any],
+    learner: Learner,
+    normalizer: RunningNormalizer,
+    reward_scaler: RewardScaler,
+    collector: Collector,
+) -> Counters:
     learner.policy.load_state_dict(state["policy"])
     learner.policy_optimizer.load_state_dict(state["policy_optimizer"])
     if learner.value is not None:
@@ -129,7 +140,10 @@ def _restore(state: dict[str, Any], learner: Learner, normalizer: RunningNormali
     random.setstate(state["rng"]["python"])
     c = state["collector"]
     collector.env_steps = int(c["env_steps"])
-    if c["env"] is not None and collector.env.get_state() is not None:
+    envs_restored = c["env"] is not None and collector.env.get_state() is not None
+    if "reward_scaler" in state:  # checkpoints written before normalize_rewards existed have none
+        reward_scaler.load_state(state["reward_scaler"], with_returns=envs_restored)
+    if envs_restored:
         collector.env.set_state(c["env"])
         collector.obs = np.asarray(c["obs"])
         collector.episode_return = np.asarray(c["episode_return"], dtype=np.float64).copy()
