@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import itertools
 import math
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from mjreinforce.analysis import stats
+from mjreinforce.analysis.suite_report import SuiteRun, eval_curve, suite_row
+from mjreinforce.runs.reading import RunData
 
 
 # --- IQM -------------------------------------------------------------------
@@ -147,3 +151,39 @@ def test_curve_on_grid_with_tied_x_takes_the_later_episode() -> None:
 def test_curve_on_grid_rejects_decreasing_x() -> None:
     with pytest.raises(ValueError, match="non-decreasing"):
         stats.curve_on_grid([10, 5], [1.0, 2.0], [7])
+
+
+# --------------------------------------------------------------------------
+# the suite figure's curve is the table's score at every evaluation round
+# --------------------------------------------------------------------------
+
+
+def _suite_cell(evals: pd.DataFrame, finished: list[int]) -> SuiteRun:
+    last = evals.sort_values("env_steps").groupby("seed")["eval_mean_return"].last()
+    summaries = {
+        s: {"final_eval_mean_return": float(last[s]), "env_steps": 300, "eval_env_steps": 10} for s in finished
+    }
+    run = RunData(Path("cell"), "cell", "Hopper-v5", "ppo", pd.DataFrame({"seed": []}), evals, {})
+    return SuiteRun("Hopper-v5", "ppo", run, summaries)
+
+
+def test_the_eval_curve_ends_at_the_tables_final_iqm_and_stops_where_a_seed_stops() -> None:
+    rng = np.random.default_rng(1)
+    evals = pd.DataFrame(
+        [
+            {"seed": s, "env_steps": 100 * (k + 1) + s, "eval_mean_return": float(rng.normal(100 * k, 30))}
+            for s in (1, 2, 3, 4, 5)
+            for k in range(3)
+        ]
+    )
+    cell = _suite_cell(evals, [1, 2, 3, 4, 5])
+    curve = eval_curve(evals, [1, 2, 3, 4, 5])
+    row = suite_row(cell, np.random.default_rng(0))
+    assert len(curve) == 3
+    assert curve["iqm"].iloc[-1] == row["final_iqm"]
+    assert (curve["ci_low"].iloc[-1], curve["ci_high"].iloc[-1]) == (row["final_ci_low"], row["final_ci_high"])
+    assert curve["iqm"].max() == row["best_iqm"]
+    np.testing.assert_allclose(curve["env_steps"], [103.0, 203.0, 303.0])
+    # a seed with only two rounds: the curve stops at round 2 rather than mixing seed sets
+    shorter = evals[~((evals["seed"] == 5) & (evals["env_steps"] > 300))]
+    assert len(eval_curve(shorter, [1, 2, 3, 4, 5])) == 2

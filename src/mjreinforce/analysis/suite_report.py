@@ -20,7 +20,7 @@ import seaborn as sns
 from matplotlib.ticker import EngFormatter
 
 from mjreinforce.analysis import stats
-from mjreinforce.analysis.plotting import N_BOOT, grid_curves, save_figure
+from mjreinforce.analysis.plotting import grid_curves, save_figure
 from mjreinforce.analysis.tables import write_tables
 from mjreinforce.runs.reading import RunData
 
@@ -52,18 +52,46 @@ class SuiteRun:
     summaries: Mapping[int, Mapping[str, Any]]
 
 
+def _rounds(evals: pd.DataFrame) -> pd.DataFrame:
+    """``evals`` with a ``round`` column: each seed's k-th evaluation is round k (0-based)."""
+    return evals.sort_values(["seed", "env_steps"]).assign(round=lambda d: d.groupby("seed").cumcount())
+
+
 def _best_round_iqm(evals: pd.DataFrame) -> float:
     """Max over evaluation rounds of the IQM over seeds (round k = each seed's k-th evaluation)."""
     if evals.empty:
         return float("nan")
-    rounds = evals.sort_values(["seed", "env_steps"]).assign(round=lambda d: d.groupby("seed").cumcount())
-    per_round = rounds.groupby("round")["eval_mean_return"].apply(stats.iqm)
+    per_round = _rounds(evals).groupby("round")["eval_mean_return"].apply(stats.iqm)
     return float(per_round.max())
+
+
+def eval_curve(evals: pd.DataFrame, seeds: Sequence[int]) -> pd.DataFrame:
+    """The table's score at every evaluation round: the IQM over ``seeds`` of round k's deterministic
+    evaluation, with its 95% percentile-bootstrap CI (each round's bootstrap seeded 0, as each table row's), at
+    the seeds' mean env steps of that round.
+
+    Only rounds that every seed reached; so the last row of a finished cell is its ``final_iqm`` (each seed's
+    last evaluation is of its final policy). Columns ``env_steps``, ``iqm``, ``ci_low``, ``ci_high``.
+    """
+    rows = []
+    rounds = _rounds(evals[evals["seed"].isin(list(seeds))])
+    for _, group in rounds.groupby("round"):
+        if group["seed"].nunique() < len(seeds):
+            break
+        scores = group["eval_mean_return"].to_numpy(dtype=np.float64)
+        low, high = stats.bootstrap_ci(scores, stats.iqm, rng=np.random.default_rng(0))
+        rows.append({"env_steps": group["env_steps"].mean(), "iqm": stats.iqm(scores), "ci_low": low, "ci_high": high})
+    return pd.DataFrame(rows, columns=["env_steps", "iqm", "ci_low", "ci_high"])
+
+
+def _finished(cell: SuiteRun) -> dict[int, Mapping[str, Any]]:
+    """The seeds of ``cell`` with a final evaluation, and their summaries."""
+    return {s: v for s, v in cell.summaries.items() if v.get("final_eval_mean_return") is not None}
 
 
 def suite_row(cell: SuiteRun, rng: np.random.Generator) -> dict[str, Any]:
     """The table row of one cell (NaN where no seed finished)."""
-    finished = {s: v for s, v in cell.summaries.items() if v.get("final_eval_mean_return") is not None}
+    finished = _finished(cell)
     final = np.array([v["final_eval_mean_return"] for v in finished.values()], dtype=np.float64)
     best = np.array([v.get("best_eval_mean_return", np.nan) for v in finished.values()], dtype=np.float64)
     low, high = stats.bootstrap_ci(final, stats.iqm, rng=rng)
@@ -111,27 +139,57 @@ def plot_suite(
     out_stem: Path,
     smooth_window: int = 20,
 ) -> list[Path]:
-    """Training return vs env steps: one panel per env, one line per preset (mean over seeds, 95% CI band),
-    and each published reference for that env as a labelled horizontal line."""
+    """The table's score over training, one panel per env and one colour per preset: the IQM over the
+    finished seeds of each deterministic evaluation round with its 95% CI band (:func:`eval_curve`; its last
+    point is the table's final IQM), the stochastic policy's training return (mean over seeds, smoothed) as a
+    faint dotted line of the same colour, and each published reference for that env as a labelled
+    horizontal line."""
     envs = list(dict.fromkeys(cell.env_id for cell in cells))
     cols = min(4, len(envs))
     rows = -(-len(envs) // cols)
     with sns.axes_style("darkgrid"), sns.plotting_context("notebook", font_scale=0.8):
         fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), squeeze=False)
         for ax, env in zip(axes.flat, envs, strict=False):
-            runs = [c.run for c in cells if c.env_id == env and len(c.run.episodes)]
-            if runs:
-                data = grid_curves(runs, "env_steps", smooth_window)
-                sns.lineplot(data=data, x="x", y="return", hue="run", errorbar=("ci", 95), n_boot=N_BOOT, seed=0, ax=ax)
+            presets = [c for c in cells if c.env_id == env]
+            for k, cell in enumerate(presets):
+                color = f"C{k}"
+                curve = eval_curve(cell.run.evals, sorted(_finished(cell)))
+                if not curve.empty:
+                    ax.plot(
+                        curve["env_steps"], curve["iqm"], color=color, marker=".", label=f"{cell.preset} (eval IQM)"
+                    )
+                    ax.fill_between(curve["env_steps"], curve["ci_low"], curve["ci_high"], color=color, alpha=0.2)
+                if len(cell.run.episodes):
+                    train = grid_curves([cell.run], "env_steps", smooth_window).groupby("x")["return"].mean()
+                    ax.plot(
+                        train.index,
+                        train.to_numpy(),
+                        color=color,
+                        ls=":",
+                        lw=1,
+                        alpha=0.6,
+                        label=f"{cell.preset} (training)",
+                    )
             for k, (source, returns) in enumerate(references.items()):
                 if env in returns:
                     ax.axhline(returns[env], ls="--", lw=1, color=f"C{k + 3}", label=source)
             ax.set_title(env)
             ax.set_xlabel("environment steps")
-            ax.set_ylabel("episode return")
+            ax.set_ylabel("return")
             ax.xaxis.set_major_formatter(EngFormatter(sep=""))
-            ax.legend(fontsize="x-small")
+            ax.legend(fontsize="xx-small")
         for ax in list(axes.flat)[len(envs) :]:
             ax.set_visible(False)
         fig.tight_layout()
         return save_figure(fig, out_stem)
+
+
+def _plot_cell(ax: plt.Axes, cell: SuiteRun, color: str, smooth_window: int) -> None:
+    """One preset's lines in its env's panel: the evaluation IQM with its CI band, the training return faint."""
+    curve = eval_curve(cell.run.evals, sorted(_finished(cell)))
+    if not curve.empty:
+        ax.plot(curve["env_steps"], curve["iqm"], color=color, marker=".", label=f"{cell.preset} (eval IQM)")
+        ax.fill_between(curve["env_steps"], curve["ci_low"], curve["ci_high"], color=color, alpha=0.2)
+    if len(cell.run.episodes):
+        train = grid_curves([cell.run], "env_steps", smooth_window).groupby("x")["return"].mean()
+        ax.plot(train.index, train.to_numpy(), color=color, ls=":", lw=1, alpha=0.6, label=f"{cell.preset} (training)")
