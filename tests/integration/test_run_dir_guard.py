@@ -585,3 +585,46 @@ def test_kill_9_of_a_benchmark_stops_its_workers_at_a_checkpoint_that_the_next_c
     assert plan.action == "resume" and "checkpoint at" in plan.why, plan  # what the next call does with it
     with RunLock(out / BENCH_RUN / "seed_1"):
         pass
+
+
+def _catches_stop_signals(pid: int) -> bool:
+    """Whether process ``pid`` has handlers of its own for SIGINT and SIGTERM (its ``SigCgt`` mask)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:  # it just ended: the caller's poll() says how
+        return False
+    caught = int(next(line for line in status.splitlines() if line.startswith("SigCgt:")).split()[1], 16)
+    return all(caught >> (signum - 1) & 1 for signum in (signal.SIGINT, signal.SIGTERM))
+
+
+START_UP = {
+    "train": ("train", "--preset", "vpg", "--seeds", "1", "--workers", "1", "--steps", "256", *TINY_ARGS),
+    "benchmark": ("benchmark", *BENCH, "--seeds", "1", "--steps", "256"),
+}
+
+
+@pytest.mark.parametrize(
+    ("command", "signum"), [("train", signal.SIGINT), ("train", signal.SIGTERM), ("benchmark", signal.SIGINT)]
+)
+def test_a_stop_signal_while_a_background_command_starts_ends_it_with_one_line(
+    cli, tmp_path: Path, command: str, signum: int
+) -> None:
+    """Sent once the entry point's first handlers are in (MuJoCo and torch are still to be imported) to a process
+    started with SIGINT ignored: exit 128 + the signal's number, one line, nothing written."""
+    proc = subprocess.Popen(
+        cli.command(*START_UP[command], "--out", "out"),
+        cwd=tmp_path,
+        env=cli.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=_ignore_sigint,
+    )
+    _wait_for(proc, lambda: _catches_stop_signals(proc.pid), "its stop handlers")
+    proc.send_signal(signum)
+    _, err = communicate_or_kill(proc)
+    assert proc.returncode == 128 + signum, err
+    assert "Traceback" not in err and len(err.splitlines()) == 1, err
+    assert err.startswith("mjreinforce") and "interrupted" in err, err
+    assert not list(tmp_path.iterdir())

@@ -16,6 +16,7 @@ import threading
 from types import ModuleType
 
 from mjreinforce.errors import UserError, one_line
+from mjreinforce.training.interrupt import stop_signals_raise
 
 
 class _Parser(argparse.ArgumentParser):
@@ -42,7 +43,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``mjreinforce`` console script."""
+    """Entry point of the ``mjreinforce`` console script. From its first line a Ctrl-C or SIGTERM ends it (130,
+    143; one line, no traceback), also in a process started with SIGINT ignored (``cmd &`` from a script), until
+    the command's own handlers take over (the trainer's and the workers' stop at their next update)."""
+    with stop_signals_raise():  # critical: before the slow imports (MuJoCo, torch, Ray), so a stop is not lost
+        try:
+            args = _start(argv)
+        except KeyboardInterrupt as exc:
+            return _interrupted("mjreinforce", exc, "interrupted before start")
+        return args if isinstance(args, int) else _run(args)
+
+
+def _start(argv: list[str] | None) -> argparse.Namespace | int:
+    """Parse ``argv`` and load MuJoCo: the parsed arguments, or exit code 2 (with its line) if MuJoCo fails."""
     os.environ.setdefault("MUJOCO_GL", "osmesa")
     os.environ.setdefault("PYOPENGL_PLATFORM", "osmesa")
     args = build_parser().parse_args(argv)
@@ -52,6 +65,11 @@ def main(argv: list[str] | None = None) -> int:
     except (ImportError, RuntimeError) as exc:
         print(f"mjreinforce {args.command}: error: {_mujoco_import_error(exc)}", file=sys.stderr)
         return 2
+    return args
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run the parsed command: its exit code, or 2 for bad input, 130 or 143 when stopped (one stderr line)."""
     try:
         return int(args.run(args))
     except UserError as exc:
@@ -63,8 +81,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mjreinforce {args.command}: error: {one_line(os_error_text(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:  # Ctrl-C: 130; SIGTERM (training.interrupt.Terminated): 143
-        print(f"mjreinforce {args.command}: interrupted", file=sys.stderr)
-        return 128 + int(getattr(exc, "signum", signal.SIGINT))
+        return _interrupted(f"mjreinforce {args.command}", exc, "interrupted")
+
+
+def _interrupted(who: str, exc: KeyboardInterrupt, what: str) -> int:
+    """Say ``<who>: <what>`` on stderr; the exit code of a stop by ``exc``'s signal (128 + its number)."""
+    print(f"{who}: {what}", file=sys.stderr)
+    return 128 + int(getattr(exc, "signum", signal.SIGINT))
 
 
 def _thread_excepthook(hook_args: threading.ExceptHookArgs) -> None:
