@@ -107,18 +107,19 @@ def guard_case(
     setup: Callable[[Path], object] | None = None,
     cwd: str = ".",
     command: str = "train",
-    lock: bool = False,
+    lock: str = "",
     env: dict[str, str] | None = None,
     process: bool = False,
 ) -> Case:
     """A case on a copy of the template run at ``run`` in its working directory (``setup`` changes it first);
     ``train`` gets one worker, no plot and, unless it resumes, the tiny vpg config; ``lock``: a helper process
-    holds the run's lock during the call, and the line must name its PID."""
+    holds the lock of that directory (relative to the working directory) during the call, and the line must name
+    its PID."""
     if command == "train":
         if "--resume" not in args:
             args = (*args, "--preset", "vpg", "--steps", "512", "--seeds", "1", *TINY_ARGS)
         args = (*args, "--quiet", "--no-plot", "--workers", "1")
-    during = holding_lock("run") if lock else None
+    during = holding_lock(lock) if lock else None
     return Case((command, *args), fragments, setup=setup, cwd=cwd, during=during, env=env or {}, process=process)
 
 
@@ -183,10 +184,13 @@ CASES: dict[str, Case] = {
     "resume_empty_path": guard_case(("--resume", ""), ("path is empty",), cwd="run"),
     # one writer
     "resume_while_another_holds_the_lock": guard_case(
-        RESUME, ("in use by another mjreinforce process", "PID"), lock=True, process=True
+        RESUME, ("in use by another mjreinforce process", "PID"), lock="run", process=True
+    ),
+    "resume_while_an_orphaned_worker_writes_a_seed": guard_case(
+        RESUME, ("seed_1 is in use by another mjreinforce process",), lock="run/seed_1"
     ),
     "overwrite_while_another_holds_the_lock": guard_case(
-        OVERWRITE, ("in use by another mjreinforce process", "PID"), lock=True
+        OVERWRITE, ("in use by another mjreinforce process", "PID"), lock="run"
     ),
     # resume verifies the tables
     "episodes_cut_short": guard_case(
