@@ -472,26 +472,13 @@ BENCH = ("--envs", "InvertedPendulum-v5", "--presets", "vpg", "--workers", "2", 
 BENCH_RUN = "vpg-InvertedPendulum-v5"
 
 
-def _ignore_sigint() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
 def _start_benchmark(
     cli, out: Path, steps: int, seeds: tuple[int, ...] = (1, 2), background: bool = False
 ) -> subprocess.Popen[str]:
     """A real ``mjreinforce benchmark`` of one cell per seed with ``steps`` env steps each; ``background``: as
     ``setsid mjreinforce benchmark ... &`` from a script starts it (its own session, SIGINT ignored)."""
-    extra = {"start_new_session": True, "preexec_fn": _ignore_sigint} if background else {}
     grid = ("--seeds", ",".join(map(str, seeds)), "--steps", str(steps))
-    return subprocess.Popen(
-        cli.command("benchmark", *BENCH, *grid, "--out", str(out)),
-        cwd=out.parent,
-        env=cli.env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        **extra,
-    )
+    return cli.popen("benchmark", *BENCH, *grid, "--out", str(out), cwd=out.parent, background=background)
 
 
 def _wait_for(proc: subprocess.Popen[str], condition: Callable[[], bool], what: str) -> None:
@@ -615,16 +602,7 @@ def test_a_stop_signal_while_a_background_command_starts_ends_it_with_one_line(
 ) -> None:
     """Sent once the entry point's first handlers are in (MuJoCo and torch are still to be imported) to a process
     started with SIGINT ignored: exit 128 + the signal's number, one line, nothing written."""
-    proc = subprocess.Popen(
-        cli.command(*START_UP[command], "--out", "out"),
-        cwd=tmp_path,
-        env=cli.env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-        preexec_fn=_ignore_sigint,
-    )
+    proc = cli.popen(*START_UP[command], "--out", "out", cwd=tmp_path, background=True)
     _wait_for(proc, lambda: _catches_stop_signals(proc.pid), "its stop handlers")
     proc.send_signal(signum)
     _, err = communicate_or_kill(proc)

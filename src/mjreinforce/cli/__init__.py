@@ -13,6 +13,8 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import ModuleType
 
 from mjreinforce.errors import UserError, one_line
@@ -61,7 +63,8 @@ def _start(argv: list[str] | None) -> argparse.Namespace | int:
     args = build_parser().parse_args(argv)
     threading.excepthook = _thread_excepthook
     try:
-        import mujoco  # noqa: F401  -- fails at import on a bad MUJOCO_GL value
+        with _unwrapped_stops():
+            import mujoco  # noqa: F401  -- fails at import on a bad MUJOCO_GL value
     except (ImportError, RuntimeError) as exc:
         print(f"mjreinforce {args.command}: error: {_mujoco_import_error(exc)}", file=sys.stderr)
         return 2
@@ -71,7 +74,8 @@ def _start(argv: list[str] | None) -> argparse.Namespace | int:
 def _run(args: argparse.Namespace) -> int:
     """Run the parsed command: its exit code, or 2 for bad input, 130 or 143 when stopped (one stderr line)."""
     try:
-        return int(args.run(args))
+        with _unwrapped_stops():
+            return int(args.run(args))
     except UserError as exc:
         print(f"mjreinforce {args.command}: error: {one_line(exc)}", file=sys.stderr)
         return 2
@@ -82,6 +86,22 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     except KeyboardInterrupt as exc:  # Ctrl-C: 130; SIGTERM (training.interrupt.Terminated): 143
         return _interrupted(f"mjreinforce {args.command}", exc, "interrupted")
+
+
+@contextmanager
+def _unwrapped_stops() -> Iterator[None]:
+    """A Ctrl-C or SIGTERM that arrives while a C extension initializes (the MuJoCo and torch bindings) surfaces
+    as the extension's error (pybind11: ImportError "initialization failed", raised from the KeyboardInterrupt):
+    raise the KeyboardInterrupt (or Terminated) itself instead."""
+    try:
+        yield
+    except Exception as exc:
+        cause: BaseException | None = exc
+        while cause is not None and not isinstance(cause, KeyboardInterrupt):
+            cause = cause.__cause__ or cause.__context__
+        if cause is None:
+            raise
+        raise cause from None
 
 
 def _interrupted(who: str, exc: KeyboardInterrupt, what: str) -> int:
