@@ -18,7 +18,7 @@ train: setup
 	$(BIN)/mjreinforce train --out runs/default --overwrite
 
 test: setup
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile  # two worker processes (pytest-xdist), each test file on one
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -63,6 +64,20 @@ class Cli:
             timeout=timeout,
         )
 
+    def popen(self, *args: str, cwd: Path, background: bool = False) -> subprocess.Popen[str]:
+        """``mjreinforce ARGS`` started in a subprocess (stdout and stderr piped, as text); ``background``: as
+        ``setsid mjreinforce ARGS &`` from a script starts it (its own session, SIGINT ignored)."""
+        extra: dict[str, Any] = {"start_new_session": True, "preexec_fn": _ignore_sigint} if background else {}
+        return subprocess.Popen(
+            self.command(*args),
+            cwd=cwd,
+            env=self.env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            **extra,
+        )
+
     def main(self, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
         """``mjreinforce ARGS`` through :func:`mjreinforce.cli.main` in this process, in ``cwd``: its exit code and
         its stdout and stderr as a subprocess would show them. An exception that escapes ``main`` (a subprocess
@@ -83,6 +98,10 @@ class Cli:
                     code = 1
         shown = "".join(warnings.formatwarning(w.message, w.category, w.filename, w.lineno, w.line) for w in caught)
         return subprocess.CompletedProcess(["mjreinforce", *args], code, out.getvalue(), err.getvalue() + shown)
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 @contextlib.contextmanager

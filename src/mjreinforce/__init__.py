@@ -10,10 +10,15 @@ Python API::
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from mjreinforce.config import Config, load_preset, load_toml, save_toml
 from mjreinforce.errors import UserError
+
+if TYPE_CHECKING:
+    from mjreinforce.config import Config, load_preset, load_toml, save_toml
+    from mjreinforce.trained.loading import load_policy
+    from mjreinforce.training.run import train
 
 __version__ = "0.1.0"
 
@@ -28,15 +33,19 @@ __all__ = [
     "__version__",
 ]
 
+_HOMES = {
+    "Config": "mjreinforce.config",
+    "load_preset": "mjreinforce.config",
+    "load_toml": "mjreinforce.config",
+    "save_toml": "mjreinforce.config",
+    "train": "mjreinforce.training.run",
+    "load_policy": "mjreinforce.trained.loading",
+}
+
 
 def __getattr__(name: str) -> Any:
-    # Heavy modules (torch, gymnasium) load on first use, so `import mjreinforce` stays cheap.
-    if name == "train":
-        from mjreinforce.training.run import train
-
-        return train
-    if name == "load_policy":
-        from mjreinforce.trained.loading import load_policy
-
-        return load_policy
-    raise AttributeError(name)
+    # Everything but UserError loads on first use, so `import mjreinforce` (and the console script's start, which
+    # installs its stop-signal handlers first) stays cheap: no numpy, torch or gymnasium until they are needed.
+    if name not in _HOMES:
+        raise AttributeError(name)
+    return getattr(importlib.import_module(_HOMES[name]), name)

@@ -107,18 +107,19 @@ def guard_case(
     setup: Callable[[Path], object] | None = None,
     cwd: str = ".",
     command: str = "train",
-    lock: bool = False,
+    lock: str = "",
     env: dict[str, str] | None = None,
     process: bool = False,
 ) -> Case:
     """A case on a copy of the template run at ``run`` in its working directory (``setup`` changes it first);
     ``train`` gets one worker, no plot and, unless it resumes, the tiny vpg config; ``lock``: a helper process
-    holds the run's lock during the call, and the line must name its PID."""
+    holds the lock of that directory (relative to the working directory) during the call, and the line must name
+    its PID."""
     if command == "train":
         if "--resume" not in args:
             args = (*args, "--preset", "vpg", "--steps", "512", "--seeds", "1", *TINY_ARGS)
         args = (*args, "--quiet", "--no-plot", "--workers", "1")
-    during = holding_lock("run") if lock else None
+    during = holding_lock(lock) if lock else None
     return Case((command, *args), fragments, setup=setup, cwd=cwd, during=during, env=env or {}, process=process)
 
 
@@ -183,10 +184,13 @@ CASES: dict[str, Case] = {
     "resume_empty_path": guard_case(("--resume", ""), ("path is empty",), cwd="run"),
     # one writer
     "resume_while_another_holds_the_lock": guard_case(
-        RESUME, ("in use by another mjreinforce process", "PID"), lock=True, process=True
+        RESUME, ("in use by another mjreinforce process", "PID"), lock="run", process=True
+    ),
+    "resume_while_an_orphaned_worker_writes_a_seed": guard_case(
+        RESUME, ("seed_1 is in use by another mjreinforce process",), lock="run/seed_1"
     ),
     "overwrite_while_another_holds_the_lock": guard_case(
-        OVERWRITE, ("in use by another mjreinforce process", "PID"), lock=True
+        OVERWRITE, ("in use by another mjreinforce process", "PID"), lock="run"
     ),
     # resume verifies the tables
     "episodes_cut_short": guard_case(
@@ -468,26 +472,13 @@ BENCH = ("--envs", "InvertedPendulum-v5", "--presets", "vpg", "--workers", "2", 
 BENCH_RUN = "vpg-InvertedPendulum-v5"
 
 
-def _ignore_sigint() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
 def _start_benchmark(
     cli, out: Path, steps: int, seeds: tuple[int, ...] = (1, 2), background: bool = False
 ) -> subprocess.Popen[str]:
     """A real ``mjreinforce benchmark`` of one cell per seed with ``steps`` env steps each; ``background``: as
     ``setsid mjreinforce benchmark ... &`` from a script starts it (its own session, SIGINT ignored)."""
-    extra = {"start_new_session": True, "preexec_fn": _ignore_sigint} if background else {}
     grid = ("--seeds", ",".join(map(str, seeds)), "--steps", str(steps))
-    return subprocess.Popen(
-        cli.command("benchmark", *BENCH, *grid, "--out", str(out)),
-        cwd=out.parent,
-        env=cli.env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        **extra,
-    )
+    return cli.popen("benchmark", *BENCH, *grid, "--out", str(out), cwd=out.parent, background=background)
 
 
 def _wait_for(proc: subprocess.Popen[str], condition: Callable[[], bool], what: str) -> None:
@@ -585,3 +576,37 @@ def test_kill_9_of_a_benchmark_stops_its_workers_at_a_checkpoint_that_the_next_c
     assert plan.action == "resume" and "checkpoint at" in plan.why, plan  # what the next call does with it
     with RunLock(out / BENCH_RUN / "seed_1"):
         pass
+
+
+def _catches_stop_signals(pid: int) -> bool:
+    """Whether process ``pid`` has handlers of its own for SIGINT and SIGTERM (its ``SigCgt`` mask)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:  # it just ended: the caller's poll() says how
+        return False
+    caught = int(next(line for line in status.splitlines() if line.startswith("SigCgt:")).split()[1], 16)
+    return all(caught >> (signum - 1) & 1 for signum in (signal.SIGINT, signal.SIGTERM))
+
+
+START_UP = {
+    "train": ("train", "--preset", "vpg", "--seeds", "1", "--workers", "1", "--steps", "256", *TINY_ARGS),
+    "benchmark": ("benchmark", *BENCH, "--seeds", "1", "--steps", "256"),
+}
+
+
+@pytest.mark.parametrize(
+    ("command", "signum"), [("train", signal.SIGINT), ("train", signal.SIGTERM), ("benchmark", signal.SIGINT)]
+)
+def test_a_stop_signal_while_a_background_command_starts_ends_it_with_one_line(
+    cli, tmp_path: Path, command: str, signum: int
+) -> None:
+    """Sent once the entry point's first handlers are in (MuJoCo and torch are still to be imported) to a process
+    started with SIGINT ignored: exit 128 + the signal's number, one line, nothing written."""
+    proc = cli.popen(*START_UP[command], "--out", "out", cwd=tmp_path, background=True)
+    _wait_for(proc, lambda: _catches_stop_signals(proc.pid), "its stop handlers")
+    proc.send_signal(signum)
+    _, err = communicate_or_kill(proc)
+    assert proc.returncode == 128 + signum, err
+    assert "Traceback" not in err and len(err.splitlines()) == 1, err
+    assert err.startswith("mjreinforce") and "interrupted" in err, err
+    assert not list(tmp_path.iterdir())

@@ -191,10 +191,6 @@ def _final_window_mean(episodes_csv: Path, window: int) -> float:
     return mean(returns[-window:])
 
 
-def _ignore_sigint() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
 @pytest.fixture(scope="module")
 def interrupted(cli, tmp_path_factory: pytest.TempPathFactory):
     """The CI grid swept by a real ``mjreinforce sweep`` process started in the background (SIGINT ignored, as
@@ -202,16 +198,7 @@ def interrupted(cli, tmp_path_factory: pytest.TempPathFactory):
     Returns its working directory (``sweep.toml``, ``sweep/``) and the process result."""
     wd = tmp_path_factory.mktemp("interrupted")
     write(wd, GRID)
-    proc = subprocess.Popen(
-        cli.command("sweep", "sweep.toml", "--out", "sweep", "--workers", "1", "--quiet"),
-        cwd=wd,
-        env=cli.env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-        preexec_fn=_ignore_sigint,
-    )
+    proc = cli.popen("sweep", "sweep.toml", "--out", "sweep", "--workers", "1", "--quiet", cwd=wd, background=True)
     deadline = time.monotonic() + 300
     while not list((wd / "sweep").glob("trial_*/seed_*/episodes.csv")):
         assert proc.poll() is None, proc.communicate()

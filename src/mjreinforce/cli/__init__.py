@@ -13,9 +13,12 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import ModuleType
 
 from mjreinforce.errors import UserError, one_line
+from mjreinforce.training.interrupt import stop_signals_raise
 
 
 class _Parser(argparse.ArgumentParser):
@@ -42,18 +45,37 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``mjreinforce`` console script."""
+    """Entry point of the ``mjreinforce`` console script. From its first line a Ctrl-C or SIGTERM ends it (130,
+    143; one line, no traceback), also in a process started with SIGINT ignored (``cmd &`` from a script), until
+    the command's own handlers take over (the trainer's and the workers' stop at their next update)."""
+    with stop_signals_raise():  # critical: before the slow imports (MuJoCo, torch, Ray), so a stop is not lost
+        try:
+            args = _start(argv)
+        except KeyboardInterrupt as exc:
+            return _interrupted("mjreinforce", exc, "interrupted before start")
+        return args if isinstance(args, int) else _run(args)
+
+
+def _start(argv: list[str] | None) -> argparse.Namespace | int:
+    """Parse ``argv`` and load MuJoCo: the parsed arguments, or exit code 2 (with its line) if MuJoCo fails."""
     os.environ.setdefault("MUJOCO_GL", "osmesa")
     os.environ.setdefault("PYOPENGL_PLATFORM", "osmesa")
     args = build_parser().parse_args(argv)
     threading.excepthook = _thread_excepthook
     try:
-        import mujoco  # noqa: F401  -- fails at import on a bad MUJOCO_GL value
+        with _unwrapped_stops():
+            import mujoco  # noqa: F401  -- fails at import on a bad MUJOCO_GL value
     except (ImportError, RuntimeError) as exc:
         print(f"mjreinforce {args.command}: error: {_mujoco_import_error(exc)}", file=sys.stderr)
         return 2
+    return args
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run the parsed command: its exit code, or 2 for bad input, 130 or 143 when stopped (one stderr line)."""
     try:
-        return int(args.run(args))
+        with _unwrapped_stops():
+            return int(args.run(args))
     except UserError as exc:
         print(f"mjreinforce {args.command}: error: {one_line(exc)}", file=sys.stderr)
         return 2
@@ -63,8 +85,29 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mjreinforce {args.command}: error: {one_line(os_error_text(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:  # Ctrl-C: 130; SIGTERM (training.interrupt.Terminated): 143
-        print(f"mjreinforce {args.command}: interrupted", file=sys.stderr)
-        return 128 + int(getattr(exc, "signum", signal.SIGINT))
+        return _interrupted(f"mjreinforce {args.command}", exc, "interrupted")
+
+
+@contextmanager
+def _unwrapped_stops() -> Iterator[None]:
+    """A Ctrl-C or SIGTERM that arrives while a C extension initializes (the MuJoCo and torch bindings) surfaces
+    as the extension's error (pybind11: ImportError "initialization failed", raised from the KeyboardInterrupt):
+    raise the KeyboardInterrupt (or Terminated) itself instead."""
+    try:
+        yield
+    except Exception as exc:
+        cause: BaseException | None = exc
+        while cause is not None and not isinstance(cause, KeyboardInterrupt):
+            cause = cause.__cause__ or cause.__context__
+        if cause is None:
+            raise
+        raise cause from None
+
+
+def _interrupted(who: str, exc: KeyboardInterrupt, what: str) -> int:
+    """Say ``<who>: <what>`` on stderr; the exit code of a stop by ``exc``'s signal (128 + its number)."""
+    print(f"{who}: {what}", file=sys.stderr)
+    return 128 + int(getattr(exc, "signum", signal.SIGINT))
 
 
 def _thread_excepthook(hook_args: threading.ExceptHookArgs) -> None:

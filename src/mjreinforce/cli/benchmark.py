@@ -61,14 +61,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark; 0 when every cell finished, 1 when some failed, 2 for bad input. Ctrl-C and SIGTERM
-    stop it from here on, also in a process started with SIGINT ignored (the entry point exits 130 or 143)."""
-    from mjreinforce.training.workers import stop_signals_raise
-
-    with stop_signals_raise():  # critical: before the slow imports, so a stop during them is not lost
-        return _run(args)
-
-
-def _run(args: argparse.Namespace) -> int:
+    stop it at any point, also in a process started with SIGINT ignored (the entry point exits 130 or 143)."""
     check_cli("--workers", args.workers)
     if args.steps < 1:
         raise UserError(f"--steps must be >= 1, got {args.steps}")

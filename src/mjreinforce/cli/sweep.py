@@ -49,15 +49,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the sweep; Ctrl-C and SIGTERM stop it from here on, also in a process started with SIGINT ignored
+    """Run the sweep; Ctrl-C and SIGTERM stop it at any point, also in a process started with SIGINT ignored
     (the entry point exits 130 or 143)."""
-    from mjreinforce.training.workers import stop_signals_raise
-
-    with stop_signals_raise():  # critical: before the slow imports (Ray, torch), so a stop then is not lost
-        return _run(args)
-
-
-def _run(args: argparse.Namespace) -> int:
     from mjreinforce.sweep.spec import load_sweep
     from mjreinforce.sweep.tune import run_sweep
 

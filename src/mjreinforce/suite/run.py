@@ -49,9 +49,10 @@ from mjreinforce.suite.directory import (
 from mjreinforce.suite.grid import DEFAULT_ENVS, DEFAULT_PRESETS, DEFAULT_SEEDS, DEFAULT_STEPS
 from mjreinforce.suite.references import load_references
 from mjreinforce.sweep.tune import connect_ray
+from mjreinforce.training.interrupt import stop_signals_raise
 from mjreinforce.training.loop import train_seed
 from mjreinforce.training.progress import SilentProgress
-from mjreinforce.training.workers import Outcome, SeedJob, run_jobs, say_unfinished, stop_signals_raise
+from mjreinforce.training.workers import Outcome, SeedJob, run_jobs, say_unfinished
 
 CHECKPOINT_EVERY = 50
 """Updates between a cell's checkpoints, so an interrupted cell loses little."""

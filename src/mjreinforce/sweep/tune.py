@@ -28,9 +28,10 @@ from mjreinforce.runs.layout import seed_dir
 from mjreinforce.runs.lock import LOCK_NAME, RunLock
 from mjreinforce.runs.ownership import KIND_TEXT, check_run_path, directory_kind, is_sweep_output, remove_entry
 from mjreinforce.sweep.spec import SweepSpec
+from mjreinforce.training.interrupt import stop_signals_raise
 from mjreinforce.training.loop import train_seed
 from mjreinforce.training.progress import ProgressEvent
-from mjreinforce.training.workers import mark_seed_failed, stop_signals_raise
+from mjreinforce.training.workers import mark_seed_failed
 
 
 @dataclass(frozen=True)

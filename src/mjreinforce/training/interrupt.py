@@ -76,6 +76,23 @@ def sigterm_raises() -> Iterator[None]:
 
 
 @contextmanager
+def stop_signals_raise() -> Iterator[None]:
+    """For the block (in the main thread), SIGINT raises KeyboardInterrupt even in a process that started with
+    it ignored (a background job of a shell, ``cmd &``), and SIGTERM raises :class:`Terminated`: a stop that
+    arrives before the trainer's or the workers' own handlers are installed (imports, checks) ends the caller
+    at once; :class:`GracefulInterrupt` then takes over."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with sigterm_raises():
+            yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextmanager
 def stop_signals_deferred(children_ignore: bool) -> Iterator[None]:
     """Hold back SIGINT and SIGTERM in this (main) thread; one arriving meanwhile is delivered on exit.
     With ``children_ignore`` processes started inside inherit both ignored (until they install their

@@ -18,8 +18,9 @@ The worker side is :mod:`mjreinforce.training.job_worker`.
 
 Each worker holds the :class:`~mjreinforce.runs.lock.RunLock` of its seed directory while it writes there,
 so two writers never share one (a second job on the same directory fails with the lock's line and writes
-nothing), also after the parent died and before its worker noticed. :func:`stop_signals_raise` makes a stop
-signal that arrives before the workers start end the caller at once.
+nothing), also after the parent died and before its worker noticed.
+:func:`~mjreinforce.training.interrupt.stop_signals_raise` makes a stop signal that arrives before the workers
+start end the caller at once.
 """
 
 from __future__ import annotations
@@ -29,10 +30,9 @@ import os
 import queue as queue_mod
 import signal
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 from mjreinforce.config import Config
 from mjreinforce.errors import UserError
 from mjreinforce.runs.layout import seed_dir
-from mjreinforce.training.interrupt import GracefulInterrupt, sigterm_raises, stop_signals_deferred
+from mjreinforce.training.interrupt import GracefulInterrupt, stop_signals_deferred
 from mjreinforce.training.job_worker import SeedJob, mark_seed_failed, worker_main
 from mjreinforce.training.progress import Progress
 
@@ -176,23 +176,6 @@ def _exit_text(code: int | None) -> str:
         with suppress(ValueError):
             return f"was killed by {signal.Signals(-code).name}"
     return f"exited with code {code}"
-
-
-@contextmanager
-def stop_signals_raise() -> Iterator[None]:
-    """For the block (in the main thread), SIGINT raises KeyboardInterrupt even in a process that started with
-    it ignored (a background job of a shell, ``cmd &``), and SIGTERM raises
-    :class:`~mjreinforce.training.interrupt.Terminated`: a stop that arrives before the workers start (imports,
-    checks) ends the caller at once; :func:`run_jobs` then takes over."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        with sigterm_raises():
-            yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def run_jobs(
