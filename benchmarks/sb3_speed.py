@@ -62,6 +62,7 @@ SB3_DEFAULTS = {
     "orthogonal_init": "true",
     "init_log_std": 0.0,
     "normalize_obs": "true",
+    "normalize_rewards": "true",
     "normalize_advantages": "true",
     "adam_eps": 1e-5,
 }
@@ -215,7 +216,7 @@ def render(args: argparse.Namespace, rows: list[dict], load_before: tuple, load_
         "SB3 runs PPO's MuJoCo defaults: 1 env, 2048 steps per rollout, minibatches of 64, 10 epochs, lr 3e-4, "
         "clip 0.2, 64x64 tanh networks, `VecNormalize`. mjreinforce runs the `ppo` preset as a user gets it "
         "(its per-task table, backend `auto`), then with SB3's settings on each backend (the same work per env "
-        "step; SB3's `VecNormalize` also scales rewards, mjreinforce does not). SB3 is timed around "
+        "step; both normalize observations and scale rewards). SB3 is timed around "
         "`model.learn`, mjreinforce by the seed's `wall_seconds`; evaluation and TensorBoard off.",
         "",
     ]
