@@ -189,6 +189,9 @@ CASES: dict[str, Case] = {
     "resume_while_an_orphaned_worker_writes_a_seed": guard_case(
         RESUME, ("seed_1 is in use by another mjreinforce process",), lock="run/seed_1"
     ),
+    "overwrite_while_an_orphaned_worker_writes_a_seed": guard_case(
+        OVERWRITE, ("seed_1 is in use by another mjreinforce process",), lock="run/seed_1"
+    ),
     "overwrite_while_another_holds_the_lock": guard_case(
         OVERWRITE, ("in use by another mjreinforce process", "PID"), lock="run"
     ),

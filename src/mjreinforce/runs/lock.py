@@ -12,6 +12,8 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import re
+from contextlib import ExitStack
 from pathlib import Path
 from types import TracebackType
 
@@ -71,3 +73,19 @@ def _read_pid(fd: int) -> str:
     """The PID text in the lock file ("unknown" while the holder has not written it yet)."""
     text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
     return text if text.isdigit() else "unknown"
+
+
+def lock_seed_dirs(run_dir: Path, stack: ExitStack) -> None:
+    """Take, into ``stack``, the lock of every ``seed_<s>`` directory of ``run_dir`` that has a lock file.
+
+    A seed directory that a worker still writes (the orphan of a killed parent that has not stopped yet) is
+    refused with the lock's line naming its PID, before its tables are read (resume) or deleted (overwrite).
+    A seed directory without a lock file was never written by a worker (each locks it before it writes), so
+    none can hold it; nothing is created there. A seed directory that is a link is never locked through it
+    (the callers refuse it), and a lock file that is a link is refused by :class:`RunLock`.
+    """
+    if not run_dir.is_dir() or run_dir.is_symlink():
+        return
+    for out in sorted(run_dir.iterdir()):
+        if re.fullmatch(r"seed_-?\d+", out.name) and not out.is_symlink() and os.path.lexists(out / LOCK_NAME):
+            stack.enter_context(RunLock(out))

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import os
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,7 @@ from mjreinforce.errors import UserError, one_line
 from mjreinforce.files import complete_lines, read_json_checked, read_nofollow, remove_stale_temp_files
 from mjreinforce.runs import checkpoint_dir, checkpoint_format
 from mjreinforce.runs.layout import check_real_dirs, seed_dir
-from mjreinforce.runs.lock import LOCK_NAME, RunLock
+from mjreinforce.runs.lock import RunLock, lock_seed_dirs
 from mjreinforce.runs.ownership import RunMarker, check_run_path, config_sha256, is_run_dir, read_marker
 from mjreinforce.training import snapshot
 from mjreinforce.training.interrupt import sigterm_raises
@@ -84,27 +83,14 @@ def resume_run(
 
 
 def _open_resumed(run_dir: Path, cfg: Config) -> dict[int, SeedResult]:
-    """Under the run's lock and the seed directories' (:func:`lock_seed_dirs`): verify what will be continued,
-    then remove stale temp files. Returns the seeds kept."""
+    """Under the run's lock and the seed directories' (:func:`~mjreinforce.runs.lock.lock_seed_dirs`): verify
+    what will be continued, then remove stale temp files. Returns the seeds kept."""
     with ExitStack() as seed_locks:
-        lock_seed_dirs(run_dir, cfg.seeds, seed_locks)
+        lock_seed_dirs(run_dir, seed_locks)
         done = finished_seeds(run_dir, cfg)
         verify_run(run_dir, cfg, tuple(s for s in cfg.seeds if s not in done))
         remove_stale_files(run_dir, cfg.seeds)
     return done
-
-
-def lock_seed_dirs(run_dir: Path, seeds: tuple[int, ...], stack: ExitStack) -> None:
-    """Take, into ``stack``, the lock of every seed directory that has a lock file: one that a worker still
-    writes (an orphan of a killed parent that has not stopped yet) is refused with the lock's line naming its
-    PID, before its tables are read. A seed directory without a lock file was never written by a worker (each
-    creates it before it writes), so none can hold it; nothing is created there."""
-    for seed in seeds:
-        out = seed_dir(run_dir, seed)
-        # lexists: a lock file that is a link is refused by RunLock; a seed directory that is a link is refused
-        # by verify_seed (if it is to be continued), never locked through the link
-        if not out.is_symlink() and os.path.lexists(out / LOCK_NAME):
-            stack.enter_context(RunLock(out))
 
 
 def finished_seeds(run_dir: Path, cfg: Config) -> dict[int, SeedResult]:

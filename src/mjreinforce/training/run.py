@@ -6,6 +6,7 @@ input before the directory is touched, then, under the run's lock, end in :func:
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from mjreinforce.envs.vector import inspect_env, resolve_backend
 from mjreinforce.errors import UserError
 from mjreinforce.files import atomic_write, write_json_atomic
 from mjreinforce.runs.layout import seed_dir
-from mjreinforce.runs.lock import RunLock
+from mjreinforce.runs.lock import RunLock, lock_seed_dirs
 from mjreinforce.runs.ownership import (
     RunMarker,
     check_new_run_dir,
@@ -112,8 +113,11 @@ def check_run_input(cfg: Config, workers: int) -> str:
 
 
 def _open_new(run_dir: Path, cfg: Config, preset: str | None, preset_overrides: dict[str, Any] | None) -> None:
-    """Under the lock: clear the run's own old files (``--overwrite``), write the marker, then config.toml."""
-    clear_run_dir(run_dir)
+    """Under the lock: clear the run's own old files (``--overwrite``; each seed directory's lock taken first, so
+    one an orphaned worker still writes is refused, not deleted under it), write the marker, then config.toml."""
+    with ExitStack() as seed_locks:
+        lock_seed_dirs(run_dir, seed_locks)
+        clear_run_dir(run_dir)
     entries = ("config.toml", "summary.json", *(seed_dir(run_dir, s).name for s in cfg.seeds))
     write_marker(run_dir, RunMarker(entries, preset, config_sha256(cfg)))
     atomic_write(run_dir / "config.toml", config_header(preset, preset_overrides) + config_mod.dumps(cfg))
