@@ -272,7 +272,11 @@ def test_tensorboard_off_writes_no_events(tmp_path: Path) -> None:
         ("vpg", ("--steps", "6144"), ("eval_every_steps=512",)),
         ("tutorial", ("--episodes", "200"), ("eval_every_steps=250",)),  # episode mode, one env: ~20 episodes
         # ppo: shuffled minibatches (torch's RNG) and the reward scaler's open returns cross the checkpoints
-        ("ppo", ("--steps", "6144"), ("eval_every_steps=512", "normalize_rewards=true")),
+        (
+            "ppo",
+            ("--steps", "6144"),
+            ("eval_every_steps=512", "eval_episodes=2", "normalize_rewards=true", "update_epochs=2"),
+        ),
     ],
 )
 def test_resume_after_sigkill_gives_the_uninterrupted_run(
