@@ -86,10 +86,9 @@ class RewardScaler:
     def __init__(self, num_envs: int, gamma: float, enabled: bool = True, eps: float = 1e-8, clip: float = 10.0):
         self.enabled = enabled
         self.gamma = gamma
-        self.eps = eps
         self.clip = clip
         self.returns = np.zeros(num_envs, dtype=np.float64)
-        self.stats = RunningNormalizer(1)
+        self.stats = RunningNormalizer(1, eps=eps)
 
     def update(self, rewards: np.ndarray, episode_ends: np.ndarray) -> None:
         """Run the discounted returns through a rollout's ``rewards`` ``(T, N)`` (``episode_ends`` ``(T, N)``
@@ -107,8 +106,7 @@ class RewardScaler:
         """``rewards`` ``(T, N)`` scaled and clipped, same dtype (unchanged when disabled)."""
         if not self.enabled:
             return rewards
-        scale = float(np.sqrt(self.stats.var[0] + self.eps))
-        return np.clip(rewards / scale, -self.clip, self.clip).astype(rewards.dtype)
+        return np.clip(rewards / float(self.stats.std()[0]), -self.clip, self.clip).astype(rewards.dtype)
 
     def state(self) -> dict[str, np.ndarray]:
         return {"returns": self.returns.copy()} | self.stats.state()

@@ -12,13 +12,13 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
-import re
 from contextlib import ExitStack
 from pathlib import Path
 from types import TracebackType
 
 from mjreinforce.errors import UserError, one_line
 from mjreinforce.files import FILE_MODE
+from mjreinforce.runs.layout import list_seeds, seed_dir
 
 LOCK_NAME = ".mjreinforce.lock"
 
@@ -84,8 +84,8 @@ def lock_seed_dirs(run_dir: Path, stack: ExitStack) -> None:
     none can hold it; nothing is created there. A seed directory that is a link is never locked through it
     (the callers refuse it), and a lock file that is a link is refused by :class:`RunLock`.
     """
-    if not run_dir.is_dir() or run_dir.is_symlink():
+    if run_dir.is_symlink():
         return
-    for out in sorted(run_dir.iterdir()):
-        if re.fullmatch(r"seed_-?\d+", out.name) and not out.is_symlink() and os.path.lexists(out / LOCK_NAME):
-            stack.enter_context(RunLock(out))
+    for seed in list_seeds(run_dir):  # real directories only, never through a link
+        if os.path.lexists(seed_dir(run_dir, seed) / LOCK_NAME):
+            stack.enter_context(RunLock(seed_dir(run_dir, seed)))
