@@ -85,6 +85,10 @@ BAD_SWEEPS = {
         'metric = "best_eval_mean_return"\n[config]\neval_every_steps = 0\n[space]\nlearning_rate = [1e-3]\n',
         ("best_eval_mean_return", "eval_every"),
     ),
+    "final eval metric without eval": (
+        'metric = "final_eval_mean_return"\n[config]\neval_every_steps = 0\n[space]\nlearning_rate = [1e-3]\n',
+        ("final_eval_mean_return", "eval_every"),
+    ),
     "unknown asha key": ("[space]\nlearning_rate = [1e-3]\n[asha]\ngrace = 2\n", ("[asha]", "grace_period")),
     "malformed toml": ("[space\n", ("not valid TOML",)),
 }

@@ -4,7 +4,7 @@ A sweep file (validated completely before Ray starts)::
 
     preset = "vpg"                          # base preset (default vpg)
     seeds = [1, 2]                          # every config point is trained over these seeds
-    metric = "final_window_mean_return"     # or "best_eval_mean_return"; mode = "max" (or "min")
+    metric = "final_window_mean_return"     # or "final_eval_mean_return", "best_eval_mean_return"; mode = "max"
     search = "grid"                         # or "random" with num_samples = N (and sample_seed)
     [config]                                # fixed overrides of any config key
     total_steps = 20000
@@ -42,7 +42,9 @@ from mjreinforce.config_coercion import did_you_mean
 from mjreinforce.errors import UserError, shown
 
 SWEEP_KEYS = ("preset", "seeds", "metric", "mode", "search", "num_samples", "sample_seed", "config", "space", "asha")
-SWEEP_METRICS = ("final_window_mean_return", "best_eval_mean_return")
+SWEEP_METRICS = ("final_window_mean_return", "final_eval_mean_return", "best_eval_mean_return")
+"""Per seed, from its ``summary.json``: the training window's mean return at the end, the last deterministic
+evaluation (at the end of training; what ``benchmark`` scores), or the best evaluation during training."""
 ASHA_DEFAULTS: dict[str, float] = {"grace_period": 1, "reduction_factor": 4, "max_t": 10**9}
 """ASHA in units of updates (one ``tune.report`` per update); max_t is effectively unlimited."""
 
@@ -128,8 +130,8 @@ def parse_sweep(raw: dict[str, Any], source: str = "sweep file", allow_large: bo
             cfg = spec.config(k)
         except UserError as exc:
             raise UserError(f"config point {k} ({_describe(point)}): {exc}") from None
-        if metric == "best_eval_mean_return" and not cfg.evaluates:
-            raise UserError("metric 'best_eval_mean_return' needs eval_every_steps > 0 in [config]")
+        if metric.endswith("_eval_mean_return") and not cfg.evaluates:
+            raise UserError(f"metric {metric!r} needs eval_every_steps > 0 in [config]")
     return spec
 
 
