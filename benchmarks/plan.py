@@ -44,8 +44,8 @@ class Budgets:
         return replace(self, repeats=repeats)
 
 
-FULL = Budgets(3, 50_000, 50_000, 300, {"vpg": 300_000, "reinforce": 1_000_000, "tutorial": 1_000_000})
-QUICK = Budgets(2, 4_000, 4_000, 20, {"vpg": 20_000, "reinforce": 20_000, "tutorial": 5_000})
+FULL = Budgets(3, 50_000, 50_000, 300, {"vpg": 300_000, "reinforce": 1_000_000, "ppo": 300_000, "tutorial": 1_000_000})
+QUICK = Budgets(2, 4_000, 4_000, 20, {"vpg": 20_000, "reinforce": 20_000, "ppo": 20_000, "tutorial": 5_000})
 WARMUP = Budgets(1, 1_000, 1_000, 5)
 
 Measure = Callable[[], tuple[Measurement, str]]
@@ -63,6 +63,7 @@ def throughput_plan(b: Budgets, presets: dict[str, Config]) -> list[tuple[Row, M
         "tutorial": train_config(presets["tutorial"], ENV_ID, ("episodes", b.tutorial_episodes)),
         "reinforce": train_config(presets["reinforce"], ENV_ID, ("steps", b.train_steps)),
         "vpg": train_config(presets["vpg"], ENV_ID, ("steps", b.train_steps)),
+        "ppo": train_config(presets["ppo"], ENV_ID, ("steps", b.train_steps)),
     }
     raw = "raw: gymnasium single env"
     plan: list[tuple[Row, Measure]] = [
@@ -124,7 +125,7 @@ def load_presets(names: list[str]) -> dict[str, Config]:
 def run_throughput(b: Budgets) -> tuple[dict[str, Row], dict[str, str]]:
     """Warm up every row once at a tiny budget, then measure ``b.repeats`` rounds; returns rows
     keyed by name and the resolved training configs (TOML text) that were used."""
-    presets = load_presets(["tutorial", "reinforce", "vpg"])
+    presets = load_presets(["tutorial", "reinforce", "vpg", "ppo"])
     log("throughput: warm-up")
     for _, measure in throughput_plan(WARMUP, presets):
         measure()

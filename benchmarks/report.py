@@ -108,6 +108,7 @@ def _ratio(rows: dict[str, Row], num: str, den: str) -> Ratio | None:
 RATIOS = (
     ("reinforce", "envpool", "preset `reinforce` training / raw envpool stepping"),
     ("vpg", "envpool", "preset `vpg` training / raw envpool stepping"),
+    ("ppo", "vpg", "preset `ppo` training / preset `vpg` training (10 passes over each rollout)"),
     ("reinforce", "tutorial", "preset `reinforce` / preset `tutorial`"),
     ("vpg", "tutorial", "preset `vpg` / preset `tutorial`"),
     ("tutorial", "tutorial_original", "preset `tutorial` / the tutorial's original code"),
@@ -134,7 +135,7 @@ def _throughput_notes(b: Budgets) -> list[str]:
         "per step), so a training row can come close to, or even above, raw stepping.",
         f"- **Train** rows run `mjreinforce.training.loop.train_seed` (seed {THROUGHPUT_SEED}, quiet progress) with "
         "the preset as shipped except: env id as above, `eval_every_steps = 0`, `tensorboard = false`, "
-        f"`torch_threads = 1`, and the budget: {b.train_steps:,} env steps for `reinforce`/`vpg`, "
+        f"`torch_threads = 1`, and the budget: {b.train_steps:,} env steps for `reinforce`/`vpg`/`ppo`, "
         f"{b.tutorial_episodes} episodes of a fresh run for `tutorial` (the early, short-episode regime, "
         "where its one update per episode dominates). steps/s = `env_steps / wall_seconds` from the seed's "
         "`summary.json`; the CPU time covers the whole call (setup included).",
@@ -224,6 +225,17 @@ def _solve_targets(solves: dict[str, list[SeedSolve]]) -> list[list[str]]:
             measured += f" (median process CPU {_num(_median_cpu(res), 1)} s)" if res else ""
             seconds_ok = s.median_seconds <= max_seconds if s else None
             rows.append([f"`{name}` median seconds to solve <= {max_seconds:g}", measured, _verdict(seconds_ok)])
+    ppo, vpg = solves.get("ppo"), solves.get("vpg")
+    if ppo and vpg:  # issue 16: ppo as the default must solve every seed at least as fast in env steps as vpg
+        p, v = summarize(ppo), summarize(vpg)
+        rows.append(
+            [
+                "`ppo` solves every seed, median and worst env steps <= `vpg`'s (this run)",
+                f"{p.solved}/{p.seeds}; median {_num(p.median_steps)} vs {_num(v.median_steps)}, "
+                f"worst {_num(p.worst_steps)} vs {_num(v.worst_steps)}",
+                _verdict(p.solved == p.seeds and p.median_steps <= v.median_steps and p.worst_steps <= v.worst_steps),
+            ]
+        )
     return rows
 
 

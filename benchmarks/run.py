@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.only in (None, "throughput"):
         results.rows, results.configs["throughput"] = plan.run_throughput(budgets)
     if args.only in (None, "solve"):
-        presets = ["vpg", "reinforce"] + (["tutorial"] if args.include_tutorial else [])
+        presets = ["vpg", "reinforce", "ppo"] + (["tutorial"] if args.include_tutorial else [])
         results.solves, results.configs["solve"] = plan.run_solve(presets, seeds, budgets)
     machine.at_end(results.meta)
     out.parent.mkdir(parents=True, exist_ok=True)
