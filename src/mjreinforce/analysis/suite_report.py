@@ -152,24 +152,7 @@ def plot_suite(
         for ax, env in zip(axes.flat, envs, strict=False):
             presets = [c for c in cells if c.env_id == env]
             for k, cell in enumerate(presets):
-                color = f"C{k}"
-                curve = eval_curve(cell.run.evals, sorted(_finished(cell)))
-                if not curve.empty:
-                    ax.plot(
-                        curve["env_steps"], curve["iqm"], color=color, marker=".", label=f"{cell.preset} (eval IQM)"
-                    )
-                    ax.fill_between(curve["env_steps"], curve["ci_low"], curve["ci_high"], color=color, alpha=0.2)
-                if len(cell.run.episodes):
-                    train = grid_curves([cell.run], "env_steps", smooth_window).groupby("x")["return"].mean()
-                    ax.plot(
-                        train.index,
-                        train.to_numpy(),
-                        color=color,
-                        ls=":",
-                        lw=1,
-                        alpha=0.6,
-                        label=f"{cell.preset} (training)",
-                    )
+                _plot_cell(ax, cell, f"C{k}", smooth_window)
             for k, (source, returns) in enumerate(references.items()):
                 if env in returns:
                     ax.axhline(returns[env], ls="--", lw=1, color=f"C{k + 3}", label=source)
