@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import re
+from pathlib import Path
 
 import grimp
 
 import mjreinforce
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _cycle(graph: grimp.ImportGraph) -> list[str] | None:
@@ -54,3 +58,39 @@ def test_every_subpackage_has_a_one_line_docstring() -> None:
         doc = importlib.import_module(f"mjreinforce.{name}").__doc__ or ""
         assert doc.strip(), f"mjreinforce.{name} has no docstring"
         assert len(doc.strip().splitlines()[0]) <= 120
+
+
+DOCUMENTS = ("README.md", "benchmarks/README.md", *(f"docs/{p.name}" for p in (ROOT / "docs").glob("*.md")))
+"""The prose that names ``mjreinforce.`` paths for a reader to import or look up."""
+
+
+def _resolves(dotted: str) -> bool:
+    """Whether ``dotted`` is an importable module, or an attribute path inside the longest importable prefix."""
+    parts = dotted.split(".")
+    for k in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:k]))
+        except ImportError:
+            continue
+        for name in parts[k:]:
+            if not hasattr(obj, name):
+                return False
+            obj = getattr(obj, name)
+        return True
+    return False
+
+
+def test_every_mjreinforce_path_the_documents_name_imports() -> None:
+    named = {
+        (doc, m.group(0))
+        for doc in DOCUMENTS
+        for m in re.finditer(r"(?<![\w./-])mjreinforce(\.[A-Za-z_]\w*)+", (ROOT / doc).read_text())
+    }
+    assert len(named) > 10  # the pattern finds the paths the README and docs do name
+    missing = sorted((doc, path) for doc, path in named if not _resolves(path))
+    assert not missing, missing
+
+
+def test_the_path_check_refuses_a_path_that_does_not_import() -> None:
+    assert _resolves("mjreinforce.training.loop.train_seed")
+    assert not _resolves("mjreinforce.trainer.train_seed") and not _resolves("mjreinforce.training.loop.no_such")
