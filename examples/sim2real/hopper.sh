@@ -6,9 +6,9 @@ set -euo pipefail
 OUT=${1:-runs/sim2real}
 SEEDS=${SEEDS:-1}
 mkdir -p "$OUT"
-mjreinforce train --env Hopper-v5 --seeds "$SEEDS" --steps 1000000 --backend gymnasium \
+mjreinforce train --preset vpg --env Hopper-v5 --seeds "$SEEDS" --steps 1000000 --backend gymnasium \
     --out "$OUT/plain" --quiet --no-plot
-mjreinforce train --env Hopper-v5 --seeds "$SEEDS" --steps 1000000 --backend gymnasium \
+mjreinforce train --preset vpg --env Hopper-v5 --seeds "$SEEDS" --steps 1000000 --backend gymnasium \
     --set 'randomize=["geom_friction.foot_geom*=0.5:1.5", "body_mass.torso*=0.7:1.5"]' \
     --set obs_noise_std=0.02 --set action_delay_steps=0:2 \
     --set push_body=torso --set push_force=20:100 --set push_interval_steps=100:200 --set push_duration_steps=5 \

@@ -106,7 +106,21 @@ def test_summary_records_the_evaluation_cost(tmp_path: Path) -> None:
 
 def test_the_console_and_config_toml_name_the_task_overrides(cli, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    args = ("train", "--env", "Ant-v5", "--steps", "512", "--seeds", "1", "--workers", "1", "--quiet", "--no-plot")
+    args = (
+        "train",
+        "--preset",
+        "vpg",
+        "--env",
+        "Ant-v5",
+        "--steps",
+        "512",
+        "--seeds",
+        "1",
+        "--workers",
+        "1",
+        "--quiet",
+        "--no-plot",
+    )
     proc = cli.main(*args, "--set", "init_log_std=-0.7", "--out", str(out), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "preset vpg, tuned for Ant: init_log_std=-1.0" in proc.stdout  # applied, then --set won

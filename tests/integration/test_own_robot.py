@@ -55,7 +55,19 @@ def test_a_module_env_from_the_working_directory_resumes_exactly_and_every_comma
     cli, tmp_path: Path
 ) -> None:
     env = user_package(tmp_path)
-    args = ("--env", env, "--steps", "3072", "--set", "eval_every_steps=1024", "--set", "checkpoint_every=1", *QUIET)
+    args = (
+        "--preset",
+        "vpg",
+        "--env",
+        env,
+        "--steps",
+        "3072",
+        "--set",
+        "eval_every_steps=1024",
+        "--set",
+        "checkpoint_every=1",
+        *QUIET,
+    )
     train_killed_after(cli, args, tmp_path / "run", tmp_path, min_updates=3)
     resumed = cli.main("train", "--resume", "run", "--workers", "1", "--quiet", "--no-plot", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
@@ -140,7 +152,19 @@ def test_a_custom_model_file_is_pinned_by_its_hash_and_every_command_rebuilds_it
 
 
 def test_a_non_mujoco_env_trains_checkpoints_and_resumes_with_fresh_episodes(cli, tmp_path: Path) -> None:
-    args = ("--env", "Pendulum-v1", "--backend", "gymnasium", "--steps", "8192", "--set", "checkpoint_every=1", *QUIET)
+    args = (
+        "--preset",
+        "vpg",
+        "--env",
+        "Pendulum-v1",
+        "--backend",
+        "gymnasium",
+        "--steps",
+        "8192",
+        "--set",
+        "checkpoint_every=1",
+        *QUIET,
+    )
     train_killed_after(cli, args, tmp_path / "run", tmp_path, min_updates=8)
     file = checkpoint_dir.latest_checkpoint(tmp_path / "run")
     tensors, meta = checkpoint_format.load_checkpoint(file)

@@ -123,6 +123,7 @@ def test_grid_points_are_the_product_in_file_order():
 
 def test_random_points_are_reproducible_and_inside_their_ranges():
     raw = {
+        "preset": "vpg",  # value_iterations is a vpg key (ppo steps its critic with each minibatch)
         "search": "random",
         "num_samples": 40,
         "sample_seed": 7,

@@ -13,6 +13,7 @@ DEFAULT_ENVS = (
     "Pusher-v5",
 )
 """Every Gymnasium MuJoCo task with a Box action space except InvertedPendulum (the time-to-solve benchmark's)."""
-DEFAULT_PRESETS = ("vpg", "reinforce")
+DEFAULT_PRESETS = ("reinforce", "vpg", "ppo")
+"""The ladder, from the bottom rung up."""
 DEFAULT_SEEDS = (1, 2, 3, 4, 5)
 DEFAULT_STEPS = 1_000_000
