@@ -3,11 +3,13 @@
 Usage::
 
     .venv/bin/python -m benchmarks.suite_targets runs/benchmark > /tmp/targets.md
+    .venv/bin/python -m benchmarks.suite_targets --ladder benchmarks/suite_benchmark.csv   # the README's table
 
 Reads ``OUT/benchmark.csv`` (written by ``mjreinforce benchmark``) and prints a Markdown table per preset:
 the final evaluation's IQM over seeds against each published reference the issue names, the collapse check
 (final IQM >= 80% of the best IQM the same runs reached) and the evaluation cost (<= 10% of training env
 steps). A task with fewer seeds than asked is marked so; nothing is called met that was not measured.
+``--ladder`` prints one table instead: a row per task, a column per rung, and the best PPO published at 1M.
 """
 
 from __future__ import annotations
@@ -78,12 +80,55 @@ def _task_row(r: pd.Series, preset: str, refs: list[str], seeds: int) -> list[st
     ]
 
 
+def best_published_ppo(env_id: str) -> tuple[float, str] | None:
+    """The highest PPO return published at 1M steps for ``env_id`` and its source, or None if none is."""
+    sources = {source for source, _ in COMPARED_WITH["ppo"]}
+    found = [(r.returns[env_id], r.source) for r in load_references() if r.source in sources and env_id in r.returns]
+    return max(found) if found else None
+
+
+LADDER = ("reinforce", "vpg", "ppo")
+
+
+def ladder(table: pd.DataFrame, seeds: int) -> str:
+    """One row per task of ``table`` (``benchmark.csv`` rows): each rung's final IQM [95% CI], the best PPO
+    published at 1M and whether ``ppo``'s final IQM beats it. A cell with fewer seeds than ``seeds`` says how
+    many it has; one never run says so."""
+    head = ["task", *(f"`{p}`" for p in LADDER), "best PPO published at 1M", "`ppo` beats it"]
+    rows = []
+    for env_id in dict.fromkeys(table["env_id"]):
+        cells = {r["preset"]: r for _, r in table[table["env_id"] == env_id].iterrows() if int(r["seeds"]) > 0}
+        scores = []
+        for preset in LADDER:
+            r = cells.get(preset)
+            if r is None:
+                scores.append("not run")
+                continue
+            partial = "" if int(r["seeds"]) >= seeds else f" ({int(r['seeds'])} of {seeds} seeds)"
+            scores.append(f"{_fmt(r['final_iqm'])} [{_fmt(r['final_ci_low'])}, {_fmt(r['final_ci_high'])}]{partial}")
+        best = best_published_ppo(env_id)
+        ppo = cells.get("ppo")
+        if best is None or ppo is None:
+            verdict = "–"
+        else:
+            verdict = "yes" if ppo["final_iqm"] > best[0] else "**no**"
+            if int(ppo["seeds"]) < seeds:
+                verdict += f" ({int(ppo['seeds'])} seeds)"
+        published = "–" if best is None else f"{_fmt(best[0])} ({best[1].removesuffix(' PPO')})"
+        rows.append([env_id, *scores, published, verdict])
+    return to_markdown(pd.DataFrame(rows, columns=head, dtype=object))
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("out", type=Path, help="the benchmark directory")
+    p.add_argument("out", type=Path, help="the benchmark directory, or a benchmark.csv")
     p.add_argument("--seeds", type=int, default=5, help="seeds the suite asks for per task")
+    p.add_argument("--ladder", action="store_true", help="one table: a row per task, a column per rung")
     args = p.parse_args(argv)
-    table = pd.read_csv(args.out / "benchmark.csv")
+    table = pd.read_csv(args.out if args.out.suffix == ".csv" else args.out / "benchmark.csv")
+    if args.ladder:
+        print(ladder(table, args.seeds), end="")
+        return 0
     for preset in sorted(set(table["preset"]), reverse=True):
         print(f"### `{preset}`\n")
         print(targets(table, preset, args.seeds), end="")
