@@ -5,7 +5,7 @@ Usage, from the repository root (``make bench`` runs the first line)::
     .venv/bin/python -m benchmarks.run                       # full run -> benchmarks/RESULTS.md
     .venv/bin/python -m benchmarks.run --quick               # smoke check -> /tmp/mjreinforce-bench-quick.md
     .venv/bin/python -m benchmarks.run --only throughput --out /tmp/t.md
-    .venv/bin/python -m benchmarks.run --only solve --seeds 1,2 --include-tutorial
+    .venv/bin/python -m benchmarks.run --only solve --seeds 1,2 --include-tutorial --out /tmp/s.md
     .venv/bin/python -m benchmarks.run --only perturb   # noise and delays on envpool, HalfCheetah -> its block
 
 Part 1 measures env steps/s side by side in this one process (raw stepping and training of the
@@ -58,6 +58,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.repeats is not None and args.repeats < 1:
         p.error("--repeats must be >= 1")
+    if args.only in ("throughput", "solve") and args.out is None and not args.quick:
+        # the report of one part would replace the other part's section of the full run's RESULTS.md
+        p.error(f"--only {args.only} writes a partial report: give --out (benchmarks/RESULTS.md is the full run's)")
     return args
 
 

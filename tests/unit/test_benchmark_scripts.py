@@ -1,7 +1,11 @@
-"""benchmarks.suite_targets: the ladder table the README prints, from benchmark.csv rows."""
+"""The scripts under benchmarks/: the ladder table the README prints (suite_targets), run.py's arguments."""
+
+from pathlib import Path
 
 import pandas as pd
+import pytest
 
+from benchmarks.run import parse_args
 from benchmarks.suite_targets import best_published_ppo, ladder
 
 
@@ -48,3 +52,13 @@ def test_ladder_rows_rungs_and_verdicts() -> None:
     assert rows["Humanoid-v5"][0] == "not run"  # a cell with no finished seed
     assert rows["Humanoid-v5"][2] == "900.0 [899.0, 901.0] (3 of 5 seeds)"
     assert rows["Humanoid-v5"][4] == "yes (3 seeds)"
+
+
+@pytest.mark.parametrize("part", ["throughput", "solve"])
+def test_one_part_refuses_to_overwrite_the_full_report(part: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        parse_args(["--only", part])
+    assert exit_.value.code == 2
+    assert "give --out" in capsys.readouterr().err.splitlines()[-1]
+    assert parse_args(["--only", part, "--out", "/tmp/part.md"]).out == Path("/tmp/part.md")
+    assert parse_args(["--only", "perturb"]).out is None  # perturb replaces only its own block
