@@ -111,9 +111,10 @@ def ladder(table: pd.DataFrame, seeds: int) -> str:
         if best is None or ppo is None:
             verdict = "–"
         else:
-            verdict = "yes" if ppo["final_iqm"] > best[0] else "**no**"
-            if int(ppo["seeds"]) < seeds:
-                verdict += f" ({int(ppo['seeds'])} seeds)"
+            beats = ppo["final_iqm"] > best[0]
+            verdict = "yes" if beats else "**no**"
+            if int(ppo["seeds"]) < seeds:  # no verdict on part of the seeds
+                verdict = f"{'above' if beats else 'below'} on {int(ppo['seeds'])} seeds"
         published = "–" if best is None else f"{_fmt(best[0])} ({best[1].removesuffix(' PPO')})"
         rows.append([env_id, *scores, published, verdict])
     return to_markdown(pd.DataFrame(rows, columns=head, dtype=object))
