@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from mjreinforce.analysis.tables import to_markdown
+from mjreinforce.suite.grid import DEFAULT_PRESETS
 from mjreinforce.suite.references import load_references
 
 # The references the issue names for each preset, as (source, env-step budget) in references.toml.
@@ -67,7 +68,7 @@ def _task_row(r: pd.Series, preset: str, refs: list[str], seeds: int) -> list[st
     if extra is not None:
         verdict += f" (and ≥ {extra:,.0f})"
     partial = "" if int(r["seeds"]) >= seeds else f" (of {seeds})"
-    score = f"{_fmt(r['final_iqm'])} [{_fmt(r['final_ci_low'])}, {_fmt(r['final_ci_high'])}]"
+    score = _score(r)
     collapse = f"{ratio:.0%}{'' if ratio >= 0.8 else ' **collapse**'}"
     return [
         r["env_id"],
@@ -80,32 +81,38 @@ def _task_row(r: pd.Series, preset: str, refs: list[str], seeds: int) -> list[st
     ]
 
 
+def _score(r: pd.Series) -> str:
+    """``final IQM [CI low, CI high]`` of one ``benchmark.csv`` row."""
+    return f"{_fmt(r['final_iqm'])} [{_fmt(r['final_ci_low'])}, {_fmt(r['final_ci_high'])}]"
+
+
 def best_published_ppo(env_id: str) -> tuple[float, str] | None:
     """The highest PPO return published at 1M steps for ``env_id`` and its source, or None if none is."""
-    sources = {source for source, _ in COMPARED_WITH["ppo"]}
-    found = [(r.returns[env_id], r.source) for r in load_references() if r.source in sources and env_id in r.returns]
+    compared = set(COMPARED_WITH["ppo"])
+    found = [
+        (r.returns[env_id], r.source)
+        for r in load_references()
+        if (r.source, r.budget_steps) in compared and env_id in r.returns
+    ]
     return max(found) if found else None
-
-
-LADDER = ("reinforce", "vpg", "ppo")
 
 
 def ladder(table: pd.DataFrame, seeds: int) -> str:
     """One row per task of ``table`` (``benchmark.csv`` rows): each rung's final IQM [95% CI], the best PPO
     published at 1M and whether ``ppo``'s final IQM beats it. A cell with fewer seeds than ``seeds`` says how
     many it has; one never run says so."""
-    head = ["task", *(f"`{p}`" for p in LADDER), "best PPO published at 1M", "`ppo` beats it"]
+    head = ["task", *(f"`{p}`" for p in DEFAULT_PRESETS), "best PPO published at 1M", "`ppo` beats it"]
     rows = []
     for env_id in dict.fromkeys(table["env_id"]):
         cells = {r["preset"]: r for _, r in table[table["env_id"] == env_id].iterrows() if int(r["seeds"]) > 0}
         scores = []
-        for preset in LADDER:
+        for preset in DEFAULT_PRESETS:
             r = cells.get(preset)
             if r is None:
                 scores.append("not run")
                 continue
             partial = "" if int(r["seeds"]) >= seeds else f" ({int(r['seeds'])} of {seeds} seeds)"
-            scores.append(f"{_fmt(r['final_iqm'])} [{_fmt(r['final_ci_low'])}, {_fmt(r['final_ci_high'])}]{partial}")
+            scores.append(_score(r) + partial)
         best = best_published_ppo(env_id)
         ppo = cells.get("ppo")
         if best is None or ppo is None:
